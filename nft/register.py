@@ -1,0 +1,127 @@
+"""Register NFT in verl 0.9.1: advantage estimator ``"nft"`` and policy loss ``"nft"``.
+
+Importing this module is all it takes, in every process that computes advantages or losses. The
+Hydra config does it through ``actor_rollout_ref.model.external_lib=nft.register``, which
+``HFModelConfig.__post_init__`` imports in the trainer and in every actor worker
+(``verl/workers/config/model.py``) before the loss is bound. Registration is idempotent: importing
+twice, or under another module name (e.g. a file path), never raises.
+
+Both functions live here as thin verl adapters; the math is in :mod:`nft.objective`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from verl.trainer.ppo import core_algos
+
+from nft.objective import (
+    clip_correct_rate,
+    decode_advantages,
+    encode_advantages,
+    group_correct_rates,
+    nft_loss_matrix,
+)
+
+NAME = "nft"
+_MARK = "__nft_plugin__"
+
+
+def compute_nft_advantage(
+    token_level_rewards: torch.Tensor,
+    response_mask: torch.Tensor,
+    config: Optional[Any] = None,
+    index: Optional[np.ndarray] = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NFT advantage estimator (verl signature; ``config`` may be None).
+
+    ``y_i = [Σ_t token_level_rewards[i, t] > 0]`` (0/1 and ±1 verifier scores alike), ``r_i`` = mean of y
+    over the responses sharing ``index`` (responses with an empty mask, i.e. padding rows, do not
+    vote), and ``advantages = returns = (y − clip(r, 0.02, 0.98)) · response_mask``.
+    """
+    if index is None:
+        raise ValueError(
+            "the 'nft' advantage estimator needs the prompt index (uid) to form groups; verl passes it as "
+            "`index` from data.non_tensor_batch['uid']"
+        )
+    with torch.no_grad():
+        mask = response_mask.to(torch.bool)
+        correct = token_level_rewards.sum(dim=-1) > 0
+        r = group_correct_rates(correct, list(index), valid=mask.any(dim=-1))
+        advantages = encode_advantages(correct, clip_correct_rate(r), mask)
+    return advantages, advantages.clone()
+
+
+def compute_policy_loss_nft(
+    old_log_prob: torch.Tensor,
+    log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    response_mask: torch.Tensor,
+    loss_agg_mode: str = "token-mean",
+    config: Optional[Any] = None,
+    rollout_is_weights: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """NFT policy loss (verl's policy-loss signature, called by ``verl/workers/utils/losses.py::ppo_loss``).
+
+    Decodes (y, r̂) from the advantages, builds :func:`nft.objective.nft_loss_matrix`, multiplies by
+    ``rollout_is_weights`` when given and aggregates through ``core_algos.agg_loss`` with
+    ``config.global_batch_info`` (so micro-batch and DP-rank gradients sum to the global-batch one).
+    With ``policy_loss.aggregation=authors`` the result is the authors' per-rank token sum / 1000.
+    """
+    if config is None:
+        raise ValueError("the 'nft' policy loss needs the actor config (verl passes `config`)")
+    pl = config.policy_loss
+    y, r_hat = decode_advantages(advantages, response_mask)
+    loss_mat, stats = nft_loss_matrix(
+        log_prob,
+        old_log_prob,
+        y,
+        r_hat,
+        response_mask,
+        neg_weight=float(pl.get("neg_weight", 1.0)),
+        normalize=int(pl.get("normalize", 1)),
+        clamp_negative=float(pl.get("clamp_negative", 1.0)),
+        clamp_positive=float(pl.get("clamp_positive", 0.0)),
+        ratio_type=str(pl.get("ratio_type", "token")),
+        max_log_ratio=float(pl.get("max_log_ratio", 10.0)),
+    )
+    if rollout_is_weights is not None:
+        valid = response_mask.to(torch.bool)
+        loss_mat = torch.where(valid, loss_mat * rollout_is_weights.to(loss_mat.dtype), torch.zeros_like(loss_mat))
+    batch_info = dict(config.get("global_batch_info", None) or {})
+    if pl.get("aggregation", "verl") == "authors":
+        # agg_loss("token-sum") = local token sum · dp_size, and the engine averages gradients over the
+        # dp ranks (verl/workers/engine/fsdp/transformer_impl.py::forward_backward_batch calls
+        # loss.backward() per micro-batch without rescaling). Dividing by dp_size · divisor leaves each
+        # rank's token sum / divisor, as in the authors' dp_actor (dynamic batch size).
+        divisor = float(pl.get("authors_token_divisor", 1000.0)) if pl.get("ratio_type", "token") == "token" else 1.0
+        dp_size = int(batch_info.get("dp_size", 1) or 1)
+        loss = core_algos.agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode="token-sum", **batch_info)
+        loss = loss / (dp_size * divisor)
+    else:
+        loss = core_algos.agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info)
+    metrics = stats.as_metrics()
+    # verl's vanilla loss reports actor/ppo_kl; keep the same key so dashboards compare.
+    metrics["actor/ppo_kl"] = -stats.log_ratio_mean
+    return loss, metrics
+
+
+def _register() -> None:
+    compute_nft_advantage.__dict__[_MARK] = True
+    compute_policy_loss_nft.__dict__[_MARK] = True
+    existing = core_algos.ADV_ESTIMATOR_REGISTRY.get(NAME)
+    if existing is not None and not getattr(existing, _MARK, False):
+        raise RuntimeError(f"verl already has a different advantage estimator named {NAME!r}: {existing}")
+    if existing is None:
+        core_algos.register_adv_est(NAME)(compute_nft_advantage)
+    existing = core_algos.POLICY_LOSS_REGISTRY.get(NAME)
+    if existing is not None and not getattr(existing, _MARK, False):
+        raise RuntimeError(f"verl already has a different policy loss named {NAME!r}: {existing}")
+    if existing is None:
+        core_algos.register_policy_loss(NAME)(compute_policy_loss_nft)
+
+
+_register()

@@ -1,0 +1,49 @@
+"""Shared fixtures: the repository's Hydra config, composed once per set of overrides."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / "recipes" / "config"
+
+# The minimum a composed nft_trainer needs before verl can build the actor dataclass.
+ACTOR_BASICS = [
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2",
+    "actor_rollout_ref.actor.strategy=fsdp2",
+    "actor_rollout_ref.rollout.n=4",
+]
+
+
+@pytest.fixture(scope="session")
+def compose_nft():
+    """compose_nft(overrides) -> the DictConfig that `--config-name=nft_trainer overrides...` gives."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cache = {}
+
+        def _compose(overrides=()):
+            key = tuple(overrides)
+            if key not in cache:
+                cache[key] = compose(config_name="nft_trainer", overrides=list(overrides))
+            return cache[key].copy()
+
+        yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def actor_config_factory(compose_nft):
+    """actor_config_factory(extra_overrides) -> verl ActorConfig built from the composed yaml."""
+    from verl.utils.config import omega_conf_to_dataclass
+
+    def _build(extra=()):
+        cfg = compose_nft(ACTOR_BASICS + list(extra))
+        return omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
+
+    return _build
