@@ -1,0 +1,293 @@
+"""Sampling k responses per problem with vLLM (GPU) or transformers (CPU / tiny models).
+
+Resumable: every finished problem is appended to ``<out>/generations.jsonl`` under a key of
+(model, sampling settings, k, benchmark, problem id); a rerun with the same settings skips those.
+Each problem gets its own sampling seed derived from ``seed`` and its id, so its responses do not
+depend on batching or on which problems were already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from .benchmarks import Problem
+from .cache import open_append, read_records, record_key, settings_key
+
+__all__ = ["GENERATIONS_FILE", "PRESETS", "GenSettings", "generate", "pick_backend", "write_responses_parquet"]
+
+GENERATIONS_FILE = "generations.jsonl"
+
+
+@dataclass
+class GenSettings:
+    temperature: float
+    top_p: float
+    max_prompt_length: int
+    max_response_length: int
+    seed: int = 0
+    chat_template: bool = True
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_prompt_length < 1 or self.max_response_length < 1:
+            raise ValueError("max prompt/response lengths must be >= 1")
+
+
+# The paper's evaluation settings (nft-reference.md: top-p 0.7; temperature 1.0 for 7B, 0.6 for
+# 32B; context as in training: 7B prompt 512 + response 3584, 32B prompt 2048 + response 14336).
+PRESETS: dict[str, dict] = {
+    "7B": dict(temperature=1.0, top_p=0.7, max_prompt_length=512, max_response_length=3584),
+    "32B": dict(temperature=0.6, top_p=0.7, max_prompt_length=2048, max_response_length=14336),
+}
+
+
+def _problem_seed(seed: int, pid: str) -> int:
+    return int(hashlib.sha1(f"{seed}:{pid}".encode()).hexdigest()[:8], 16)
+
+
+def pick_backend(backend: str) -> str:
+    """``auto`` -> ``vllm`` if it imports and a GPU is visible, else ``transformers`` (with a notice)."""
+    if backend not in ("auto", "vllm", "transformers"):
+        raise ValueError(f"backend must be auto, vllm or transformers, got {backend!r}")
+    if backend != "auto":
+        if backend == "vllm":
+            try:
+                import vllm
+            except ImportError as e:
+                raise RuntimeError(f"--backend vllm but vLLM does not import ({e}); install verl[vllm]") from None
+        return backend
+    try:
+        import torch
+        import vllm  # noqa: F401
+
+        if torch.cuda.is_available():
+            return "vllm"
+        reason = "no CUDA GPU is visible"
+    except ImportError:
+        reason = "vLLM is not installed"
+    print(
+        f"[nft.eval] {reason}: using the transformers backend (one problem at a time; fine for CPU and "
+        f"tiny models, far too slow for 7B/32B benchmark runs — install verl[vllm] on a GPU machine)",
+        file=sys.stderr,
+    )
+    return "transformers"
+
+
+def _prompt_text(tok, prob: Problem, use_template: bool, model_path: str) -> str:
+    if use_template:
+        if not getattr(tok, "chat_template", None):
+            raise ValueError(
+                f"the tokenizer of '{model_path}' has no chat template; add one or pass --no-chat-template "
+                f"to feed the problem text as is"
+            )
+        return tok.apply_chat_template(prob.prompt, add_generation_prompt=True, tokenize=False)
+    return "\n\n".join(m["content"] for m in prob.prompt)
+
+
+class _TransformersBackend:
+    def __init__(self, model_path: str, settings: GenSettings, batch_size: int):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype="auto").to(self.device).eval()
+        self.s = settings
+        self.batch_size = max(1, batch_size)
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        self.gen_eos = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
+
+    def generate(self, tok, prompt_ids: list[int], n: int, seed: int, max_tokens: int) -> list[tuple[str, int, bool]]:
+        torch = self.torch
+        torch.manual_seed(seed)
+        # stop tokens: the model's generation_config ones (e.g. Qwen's <|im_end|> and <|endoftext|>)
+        # plus the tokenizer's eos, as vLLM does
+        eos = list(dict.fromkeys(self.gen_eos + ([tok.eos_token_id] if tok.eos_token_id is not None else [])))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else 0)
+        inp = torch.tensor([prompt_ids], device=self.device)
+        results = []
+        remaining = n
+        while remaining > 0:
+            m = min(remaining, self.batch_size)
+            remaining -= m
+            kwargs = dict(
+                max_new_tokens=max_tokens,
+                num_return_sequences=m,
+                pad_token_id=pad,
+                eos_token_id=eos or None,
+                top_k=0,  # transformers defaults to top-k 50; vLLM and the paper use none
+                repetition_penalty=1.0,
+            )
+            if self.s.temperature > 0:
+                kwargs.update(do_sample=True, temperature=self.s.temperature, top_p=self.s.top_p)
+            else:
+                kwargs.update(do_sample=False)
+            with torch.no_grad():
+                out = self.model.generate(inp, attention_mask=torch.ones_like(inp), **kwargs)
+            for row in out[:, inp.shape[1]:].tolist():
+                stops = [j for j, t in enumerate(row) if t in eos]
+                finished = bool(stops)
+                length = stops[0] if stops else len(row)
+                text = tok.decode(row[:length], skip_special_tokens=True)
+                results.append((text, length, not finished))
+        return results
+
+
+class _VLLMBackend:
+    def __init__(self, model_path: str, settings: GenSettings, tp: int, gpu_memory_utilization: float, max_model_len: int):
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=model_path,
+            tensor_parallel_size=tp,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            seed=settings.seed,
+            enable_prefix_caching=True,
+        )
+        self.s = settings
+
+    def generate_many(
+        self, prompt_ids: list[list[int]], n: int, seeds: list[int], max_tokens: list[int]
+    ) -> list[list[tuple[str, int, bool]]]:
+        from vllm import SamplingParams
+
+        params = [
+            SamplingParams(n=n, temperature=self.s.temperature, top_p=self.s.top_p, max_tokens=mt, seed=sd)
+            for sd, mt in zip(seeds, max_tokens)
+        ]
+        outs = self.llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=False)
+        return [[(o.text, len(o.token_ids), o.finish_reason == "length") for o in req.outputs] for req in outs]
+
+
+def generate(
+    problems: list[Problem],
+    num_samples: Callable[[str], int],
+    model_path: str,
+    settings: GenSettings,
+    out_dir: str,
+    *,
+    backend: str = "auto",
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.85,
+    batch_size: int = 8,
+    seqs_per_chunk: int = 4096,
+    progress: bool = True,
+) -> list[dict]:
+    """Generate (or load from the cache) ``num_samples(benchmark)`` responses for each problem.
+
+    Returns one record per problem, in input order: ``benchmark``, ``problem_id``,
+    ``data_source``, ``ground_truth``, ``prompt``, ``responses``, ``response_tokens``,
+    ``truncated`` (hit max_response_length), ``backend``, ``key``.
+    """
+    from tqdm import tqdm
+    from transformers import AutoTokenizer
+
+    cache_path = os.path.join(out_dir, GENERATIONS_FILE)
+    skey = settings_key({**asdict(settings), "model": os.path.abspath(model_path)})
+
+    def key_of(p: Problem) -> str:
+        return record_key(skey, str(num_samples(p.benchmark)), p.benchmark, p.problem_id)
+
+    done = read_records(cache_path)
+    todo = [p for p in problems if key_of(p) not in done]
+    if len(todo) < len(problems):
+        print(f"[nft.eval] resuming: {len(problems) - len(todo)}/{len(problems)} problems already generated "
+              f"in {cache_path}", file=sys.stderr)
+    if todo:
+        backend = pick_backend(backend)
+        tok = AutoTokenizer.from_pretrained(model_path)
+        texts = [_prompt_text(tok, p, settings.chat_template, model_path) for p in todo]
+        ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        # Context as in training: prompt + response <= max_prompt_length + max_response_length. A prompt
+        # longer than max_prompt_length is kept whole and its response budget shrinks by the excess.
+        context = settings.max_prompt_length + settings.max_response_length
+        too_long = [c for c, x in enumerate(ids) if len(x) > settings.max_prompt_length]
+        for c in too_long:
+            if len(ids[c]) >= context:
+                raise ValueError(f"{todo[c].source}: prompt of {len(ids[c])} tokens leaves no room for a response "
+                                 f"in the {context}-token context")
+        if too_long:
+            print(f"[nft.eval] warning: {len(too_long)} prompts exceed max_prompt_length={settings.max_prompt_length} "
+                  f"tokens (first: {todo[too_long[0]].source}); their response budget is cut to fit the "
+                  f"{context}-token context", file=sys.stderr)
+        budget = [min(settings.max_response_length, context - len(x)) for x in ids]
+        if backend == "vllm":
+            engine = _VLLMBackend(model_path, settings, tensor_parallel_size, gpu_memory_utilization, context)
+        else:
+            engine = _TransformersBackend(model_path, settings, batch_size)
+        bar = tqdm(total=len(todo), desc="generate", unit="problem", disable=not progress, file=sys.stderr)
+        with open_append(cache_path) as app:
+            i = 0
+            while i < len(todo):
+                if backend == "vllm":
+                    # chunks of about seqs_per_chunk sequences: large batches for vLLM, and progress saved often
+                    j, seqs = i, 0
+                    while j < len(todo) and (j == i or seqs + num_samples(todo[j].benchmark) <= seqs_per_chunk):
+                        seqs += num_samples(todo[j].benchmark)
+                        j += 1
+                    # one SamplingParams.n per call: split the chunk by n
+                    chunk = list(range(i, j))
+                    by_n: dict[int, list[int]] = {}
+                    for c in chunk:
+                        by_n.setdefault(num_samples(todo[c].benchmark), []).append(c)
+                    outs: dict[int, list] = {}
+                    for n, idx in by_n.items():
+                        res = engine.generate_many([ids[c] for c in idx], n,
+                                                   [_problem_seed(settings.seed, todo[c].problem_id) for c in idx],
+                                                   [budget[c] for c in idx])
+                        outs.update(zip(idx, res))
+                else:
+                    chunk = [i]
+                    j = i + 1
+                    p = todo[i]
+                    outs = {i: engine.generate(tok, ids[i], num_samples(p.benchmark),
+                                               _problem_seed(settings.seed, p.problem_id), budget[i])}
+                for c in chunk:
+                    p = todo[c]
+                    samples = outs[c]
+                    rec = {
+                        "key": key_of(p),
+                        "benchmark": p.benchmark,
+                        "problem_id": p.problem_id,
+                        "data_source": p.data_source,
+                        "ground_truth": p.ground_truth,
+                        "prompt": p.prompt,
+                        "prompt_tokens": len(ids[c]),
+                        "responses": [s[0] for s in samples],
+                        "response_tokens": [s[1] for s in samples],
+                        "truncated": [bool(s[2]) for s in samples],
+                        "backend": backend,
+                    }
+                    app.write(rec)
+                    done[rec["key"]] = rec
+                    bar.update(1)
+                i = j
+        bar.close()
+    return [done[key_of(p)] for p in problems]
+
+
+def write_responses_parquet(records: list[dict], path: str) -> None:
+    """verl-generation-style parquet: ``data_source``, ``prompt``, ``reward_model.ground_truth``,
+    ``responses`` (list of strings), ``extra_info`` (benchmark, problem_id), readable by
+    ``python -m nft.eval score --responses``."""
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "data_source": [r["data_source"] or r["benchmark"] for r in records],
+            "prompt": [r["prompt"] for r in records],
+            "reward_model": [{"ground_truth": r["ground_truth"], "style": "rule"} for r in records],
+            "responses": [r["responses"] for r in records],
+            "extra_info": [{"benchmark": r["benchmark"], "problem_id": r["problem_id"]} for r in records],
+        }
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    df.to_parquet(path)
