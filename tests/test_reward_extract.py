@@ -1,0 +1,181 @@
+"""Extraction, cleaning and the exact fast path of nft.reward (pure Python, no worker processes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nft.reward._extract import clean, extract_answer, fast_compare, last_boxed, number_value, radical_value
+
+
+@pytest.mark.parametrize(
+    "text, answer, source",
+    [
+        ("so \\boxed{42}.", "42", "boxed"),
+        ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}", "boxed"),
+        ("first \\boxed{1} then \\boxed{2}", "2", "boxed"),
+        ("\\fbox{7}", "7", "boxed"),
+        ("\\boxed 5 is it", "5", "boxed"),
+        ("ok \\boxed{3} and then truncated \\boxed{4", "3", "boxed"),  # unbalanced last box skipped
+        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}", "boxed"),  # escaped braces are content
+        ("reasoning\nAnswer: 17", "17", "answer_line"),
+        ("reasoning\n**Answer:** $17$", "$17$", "answer_line"),
+        ("Answer: \\boxed{9}", "9", "boxed"),
+        ("\\boxed{5} but actually\nAnswer: 6", "6", "answer_line"),  # the later one wins
+        ("Answer: 6\nso we box it: \\boxed{6}", "6", "boxed"),
+        ("Thus the final answer is $12$. I hope it is correct.", "12", "sentence"),
+        ("Therefore, the answer is 3/4.", "3/4", "sentence"),
+    ],
+)
+def test_extract_answer(text, answer, source):
+    assert extract_answer(text) == (answer, source)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "we get 42 and then",
+        "so the value is $\\boxed{4",
+        "Answer:",
+        "Answer: \\frac{1}{2",  # cut inside the answer line
+        "The answer is " + "x" * 10 + " and then much more reasoning follows " * 20,  # sentence not in the tail
+        "\\boxed{}",
+    ],
+)
+def test_no_final_answer(text):
+    ans, src = extract_answer(text)
+    assert ans is None or ans.strip() == ""
+    if ans is None:
+        assert src == "none"
+
+
+def test_last_boxed_nested_and_position():
+    text = "a \\boxed{\\frac{\\sqrt{3}}{2}} b"
+    content, end = last_boxed(text)
+    assert content == "\\frac{\\sqrt{3}}{2}"
+    assert text[end:] == " b"
+
+
+@pytest.mark.parametrize(
+    "raw, cleaned",
+    [
+        ("$\\dfrac{1}{2}$.", "\\frac{1}{2}"),
+        ("\\left( 1, 2 \\right)", "( 1, 2 )"),
+        ("76^\\circ", "76"),
+        ("76^{\\circ}", "76"),
+        ("76\u00b0", "76"),
+        ("\\$18.90", "18.90"),
+        ("1\\,000\\,000", "1000000"),
+        ("\uff14\uff12", "42"),
+        ("\u0664\u0662", "42"),
+        ("\u221212", "-12"),
+        ("\u00bd", "1/2"),
+    ],
+)
+def test_clean(raw, cleaned):
+    assert clean(raw) == cleaned
+
+
+@pytest.mark.parametrize(
+    "s, value, is_int, percent",
+    [
+        ("42", 42, True, False),
+        ("-7", -7, True, False),
+        ("1,234,567", 1234567, True, False),
+        ("1{,}000", 1000, True, False),
+        ("3.50", 3.5, False, False),
+        ("\\frac{3}{4}", 0.75, False, False),
+        ("\\frac{-3}{4}", -0.75, False, False),
+        ("-\\frac34", -0.75, False, False),
+        ("7/2", 3.5, False, False),
+        ("1.5e3", 1500, False, False),
+        ("1.5\\times10^{3}", 1500, False, False),
+        ("25\\%", 25, True, True),
+        ("x = 5", 5, True, False),
+        ("12 \\text{ cm}", 12, True, False),
+        ("12 dollars", 12, True, False),
+        ("7 \\mathrm{~m}", 7, True, False),
+    ],
+)
+def test_number_value(s, value, is_int, percent):
+    n = number_value(s)
+    assert n is not None
+    assert float(n.value) == pytest.approx(value)
+    assert n.is_int is is_int
+    assert n.percent is percent
+
+
+@pytest.mark.parametrize(
+    "s",
+    ["5x", "2 pi", "2\\pi", "\\sqrt{2}", "1,2", "7,14,18", "(1,2)", "1e99999", "9" * 100, "x^2", "", "\\frac{1}{0}", "2 i"],
+)
+def test_number_value_rejects_non_plain_numbers(s):
+    assert number_value(s) is None
+
+
+def test_radicals():
+    assert radical_value("2\\sqrt{3}") == radical_value("\\sqrt{12}")
+    assert radical_value("\\frac{\\sqrt{2}}{2}") == radical_value("\\sqrt{2}/2")
+    assert radical_value("-3\\sqrt5") != radical_value("3\\sqrt5")
+    assert radical_value("\\frac{1}{\\sqrt{2}}") == radical_value("\\frac{\\sqrt{2}}{2}")
+    assert radical_value("\\frac{3}{2\\sqrt{3}}") == radical_value("\\frac{\\sqrt{3}}{2}")
+    assert radical_value("\\frac{1}{\\sqrt{3}}") != radical_value("\\frac{\\sqrt{2}}{2}")
+    assert radical_value("x\\sqrt{2}") is None
+
+
+@pytest.mark.parametrize(
+    "gold, pred, verdict",
+    [
+        ("42", "42", True),
+        ("42", "43", False),
+        ("42", "-42", False),
+        ("1000", "1,000", True),
+        ("\\frac{1}{2}", "0.5", True),
+        ("\\frac{1}{2}", "\\frac{1}{3}", False),  # exact rationals
+        ("0.5", "0.55", False),  # decimals, relative difference 1e-1
+        ("1.24e-8", "1.2e-8", False),  # relative comparison, not 6-decimal rounding
+        ("0.333333", "\\frac{1}{3}", None),  # within rounding: math-verify decides
+        ("25", "25\\%", True),
+        ("0.25", "25\\%", True),
+        ("25\\%", "0.3", None),
+        ("2\\sqrt{3}", "\\sqrt{12}", True),
+        ("2\\sqrt{3}", "3\\sqrt{2}", False),
+        ("2\\sqrt{3}", "3.4641016", None),  # a decimal against a radical: math-verify decides
+        ("(3, -1)", "(3,-1)", True),
+        ("(3, -1)", "(-1, 3)", False),
+        ("(3, -1)", "(3, -1, 0)", None),
+        ("(2, 5]", "(2,5]", None),  # intervals go to math-verify
+        ("5", "5x", None),
+        ("x^2+1", "1+x^2", None),
+        ("-2,1", "1,-2", None),
+    ],
+)
+def test_fast_compare(gold, pred, verdict):
+    assert fast_compare(clean(gold), clean(pred)) is verdict
+
+
+def test_fast_path_agrees_with_math_verify():
+    """Whenever the fast path decides, math-verify (main thread, in-process) agrees, except where we
+    deliberately compare decimals relatively (documented in docs/verifier.md)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+
+    from nft.reward._extract import latex_for_math_verify
+
+    cfg = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+    golds = ["42", "-7", "1000", "\\frac{1}{2}", "\\frac{3}{4}", "0.5", "2.5", "2\\sqrt{3}", "\\frac{\\sqrt{2}}{2}", "(3, -1)", "25"]
+    preds = ["42", "41", "-7", "7", "1,000", "999", "0.5", "\\frac{2}{4}", "\\frac{1}{3}", "0.75", "3/4", "2.50", "2.4",
+             "\\sqrt{12}", "3\\sqrt{2}", "\\sqrt{2}/2", "\\frac{1}{\\sqrt{2}}", "\\frac{2}{\\sqrt{3}}", "\\frac{1}{2}", "(3,-1)", "(-1,3)", "25\\%", "\\frac{5}{2}"]
+    decided = 0
+    for g in golds:
+        for p in preds:
+            v = fast_compare(clean(g), clean(p))
+            if v is None:
+                continue
+            decided += 1
+            mv = verify(
+                parse("\\boxed{" + latex_for_math_verify(clean(g)) + "}", cfg, parsing_timeout=None),
+                parse("\\boxed{" + latex_for_math_verify(clean(p)) + "}", cfg, parsing_timeout=None),
+                timeout_seconds=None,
+            )
+            assert mv == v, (g, p, v, mv)
+    assert decided > 100
