@@ -100,17 +100,32 @@ def encode_advantages(correct: torch.Tensor, r_hat: torch.Tensor, response_mask:
 
 
 def decode_advantages(advantages: torch.Tensor, response_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Invert :func:`encode_advantages` on valid tokens.
+    """Invert :func:`encode_advantages`: per-response ``(y, r̂)``, each of shape (B,), float32.
 
-    Returns per-token ``(y, r̂)`` of shape (B, T), float32; at masked positions y = 0 and r̂ = 0.5 (finite
-    placeholders). Raises :class:`InvalidAdvantageEncoding` when a valid token holds a value that no
-    (y, r̂ ∈ [0.02, 0.98]) pair produces, e.g. 0 (a GRPO advantage of a uniform group) or a
-    whitened advantage outside [−0.98, 0.98], or when a response's valid tokens disagree.
+    Rows without a valid token get the finite placeholders y = 0, r̂ = 0.5. Raises
+    :class:`InvalidAdvantageEncoding` when a valid token holds a value that no (y, r̂ ∈ [0.02, 0.98]) pair
+    produces, e.g. 0 (GRPO's advantage of a uniform group), a whitened advantage outside [−0.98, 0.98],
+    a non-finite value, or when a response's valid tokens disagree.
     """
     mask = response_mask.to(torch.bool)
     a = advantages.detach().to(torch.float32)
+    has_tokens = mask.any(dim=-1)
+    first = mask.to(torch.uint8).argmax(dim=-1, keepdim=True)
+    a_row = a.gather(-1, first).squeeze(-1)
+    spread = torch.where(mask, (a - a_row.unsqueeze(-1)).abs(), torch.zeros_like(a)).amax(dim=-1)
+    mag = a_row.abs()
+    in_range = (mag >= R_MIN - _DECODE_ATOL) & (mag <= R_MAX + _DECODE_ATOL) & (spread <= _DECODE_ATOL)
+    if bool((has_tokens & ~in_range).any()):  # the only host sync on the happy path
+        _raise_invalid_encoding(a, mask)
+    y = (a_row > 0) & has_tokens
+    r_hat = torch.where(y, 1.0 - a_row, -a_row).clamp(R_MIN, R_MAX)
+    r_hat = torch.where(has_tokens, r_hat, torch.full_like(r_hat, 0.5))
+    return y.to(torch.float32), r_hat
+
+
+def _raise_invalid_encoding(a: torch.Tensor, mask: torch.Tensor) -> None:
     mag = a.abs()
-    bad = mask & ((mag < R_MIN - _DECODE_ATOL) | (mag > R_MAX + _DECODE_ATOL) | ~torch.isfinite(a))
+    bad = mask & ~((mag >= R_MIN - _DECODE_ATOL) & (mag <= R_MAX + _DECODE_ATOL))
     if bool(bad.any()):
         row, col = (int(v) for v in bad.nonzero()[0])
         raise InvalidAdvantageEncoding(
@@ -121,19 +136,12 @@ def decode_advantages(advantages: torch.Tensor, response_mask: torch.Tensor) -> 
         )
     hi = torch.where(mask, a, torch.full_like(a, -math.inf)).amax(dim=-1)
     lo = torch.where(mask, a, torch.full_like(a, math.inf)).amin(dim=-1)
-    has_tokens = mask.any(dim=-1)
-    uneven = has_tokens & ((hi - lo) > _DECODE_ATOL)
-    if bool(uneven.any()):
-        row = int(uneven.nonzero()[0])
-        raise InvalidAdvantageEncoding(
-            f"advantages are not an NFT encoding: response {row} has different advantages on its tokens "
-            f"(min {lo[row].item():.6g}, max {hi[row].item():.6g}); NFT writes one value y - r per response. "
-            "Use algorithm.adv_estimator=nft with the 'nft' policy loss."
-        )
-    y = (a > 0) & mask
-    r_hat = torch.where(y, 1.0 - a, -a).clamp(R_MIN, R_MAX)
-    r_hat = torch.where(mask, r_hat, torch.full_like(r_hat, 0.5))
-    return y.to(torch.float32), r_hat
+    row = int(((hi - lo) > _DECODE_ATOL).nonzero()[0])
+    raise InvalidAdvantageEncoding(
+        f"advantages are not an NFT encoding: response {row} has different advantages on its tokens "
+        f"(min {lo[row].item():.6g}, max {hi[row].item():.6g}); NFT writes one value y - r per response. "
+        "Use algorithm.adv_estimator=nft with the 'nft' policy loss."
+    )
 
 
 @dataclass(frozen=True)
@@ -166,17 +174,18 @@ def nft_loss_matrix(
     ratio_type: str = "token",
     max_log_ratio: float = DEFAULT_MAX_LOG_RATIO,
 ) -> tuple[torch.Tensor, NFTLossStats]:
-    """Per-token NFT loss matrix (B, T), float32, zero and finite at masked positions.
+    """Per-token NFT loss matrix (B, T), float32, zero at masked positions.
 
     Args:
         log_prob, old_log_prob: (B, T) log-probabilities of the sampled tokens (current / old policy).
-        correct: (B,) or (B, T) verdict y ∈ {0, 1}.
-        r_hat: (B,) or (B, T) clipped group correct rate r̂ ∈ [0.02, 0.98].
+        correct: (B,) verdict y ∈ {0, 1} per response.
+        r_hat: (B,) clipped group correct rate r̂ ∈ [0.02, 0.98] per response.
         response_mask: (B, T) valid-token mask.
 
     Returns the loss matrix ℓ (sum it over valid tokens for the objective, or pass it to verl's
-    ``agg_loss``) and detached statistics. Every entry is finite for any finite inputs: the ratio is
-    capped at e^M, negatives with r̂·R ≥ 1 are held at ε, and masked positions are zeroed.
+    ``agg_loss``) and detached statistics. Every entry and every gradient is finite for any inputs that
+    are finite on valid tokens: the ratio is capped at e^M, a negative's (1 − r̂R)/(1 − r̂) is bounded
+    by [1 − r̂e^M, 1/(1 − r̂)] / held at ε, and masked positions never enter the arithmetic.
     """
     if ratio_type not in RATIO_TYPES:
         raise ValueError(f"ratio_type must be one of {RATIO_TYPES}, got {ratio_type!r}")
@@ -184,74 +193,67 @@ def nft_loss_matrix(
         raise ValueError(f"clamp_negative must be > 0, got {clamp_negative!r}")
     if clamp_positive < 0:
         raise ValueError(f"clamp_positive must be >= 0, got {clamp_positive!r}")
+    if correct.dim() != 1 or r_hat.dim() != 1:
+        raise ValueError("correct and r_hat must be 1-D: one value per response")
     mask = response_mask.to(torch.bool)
     maskf = mask.to(torch.float32)
-    B, T = mask.shape
-    y = correct.to(torch.float32)
-    r = r_hat.to(torch.float32)
-    if y.dim() == 1:
-        y = y.unsqueeze(-1).expand(B, T)
-    if r.dim() == 1:
-        r = r.unsqueeze(-1).expand(B, T)
-    # Placeholders at masked positions keep every intermediate finite (agg_loss multiplies by the mask,
-    # and 0 * NaN is NaN).
-    r = torch.where(mask, r, torch.full_like(r, 0.5))
-    delta = torch.where(mask, log_prob.to(torch.float32) - old_log_prob.to(torch.float32), torch.zeros_like(r))
-
+    y = correct.to(torch.float32).unsqueeze(-1)  # (B, 1)
+    r = r_hat.to(torch.float32).unsqueeze(-1)
+    # Masked positions may hold anything (verl pads with 0; NaN must not leak: 0 * NaN is NaN).
+    delta = torch.where(mask, log_prob.to(torch.float32) - old_log_prob.to(torch.float32), 0.0)
     if ratio_type == "token":
         log_ratio = delta.clamp(max=max_log_ratio)
     else:
-        log_ratio = (delta * maskf).sum(dim=-1, keepdim=True).clamp(max=max_log_ratio).expand(B, T)
-        first_valid = mask.to(torch.long).argmax(dim=-1, keepdim=True)
-        y, r = y.gather(-1, first_valid).expand(B, T), r.gather(-1, first_valid).expand(B, T)
+        log_ratio = delta.sum(dim=-1, keepdim=True).clamp(max=max_log_ratio)  # (B, 1)
     ratio = torch.exp(log_ratio)
 
-    # Positive term: −log max_sg(R, c₊). Value −max(log R, log c₊); gradient −(R / max(R, c₊)) dlogR.
-    # Computed in log space so that R underflowing to 0 never gives log(0).
+    # Positive term: −log max_sg(R, c₊). Value −max(log R, log c₊); gradient −(R / max(R, c₊)) dlogR,
+    # in log space so that R underflowing to 0 never gives log(0).
     if clamp_positive > 0:
         log_floor = math.log(clamp_positive)
+        held_log = log_ratio.clamp(min=log_floor)
+        scale = torch.exp(log_ratio - held_log).detach()
+        pos_loss = -(scale * log_ratio + (held_log - scale * log_ratio).detach())
         pos_held = log_ratio < log_floor
-        scale = torch.exp(log_ratio - log_ratio.clamp(min=log_floor)).detach()
-        pos_log = scale * log_ratio + (log_ratio.clamp(min=log_floor) - scale * log_ratio).detach()
     else:
-        pos_held = torch.zeros_like(mask)
-        pos_log = log_ratio
-    pos_loss = -pos_log
+        pos_loss = -log_ratio
+        pos_held = None
 
-    # Negative term: −log max_sg(x, ε) with x = (1 − r̂R)/(1 − r̂). x ≤ 1/(1 − r̂) ≤ 50 is bounded above and
-    # R ≤ e^M bounds it below, so both the value and the straight-through gradient stay finite.
-    x = (1.0 - r * ratio) / (1.0 - r)
-    neg_held = x < clamp_negative
-    x_st = x + (x.clamp(min=clamp_negative) - x).detach()
-    neg_loss = -torch.log(x_st)
+    # Negative term: −λ log max_sg(x, ε), x = (1 − r̂R)/(1 − r̂) = a + b·R with a = 1/(1 − r̂), b = −r̂/(1 − r̂).
+    a = 1.0 / (1.0 - r)
+    x = torch.addcmul(a, -r * a, ratio)
+    x_held = x.clamp(min=clamp_negative)
+    neg_loss = -torch.log(x + (x_held - x).detach())
 
     omega = prompt_weight(r, normalize)
-    loss = omega * (y * pos_loss + (1.0 - y) * neg_weight * neg_loss)
+    loss = torch.where(y > 0, omega * pos_loss, (omega * neg_weight) * neg_loss)
     if ratio_type == "sequence":
-        lengths = maskf.sum(dim=-1, keepdim=True).clamp(min=1.0)
-        loss = loss / lengths
-    loss = torch.where(mask, loss, torch.zeros_like(loss))
+        # one loss per answer, spread over its tokens: any token sum counts the answer once
+        loss = loss / maskf.sum(dim=-1, keepdim=True).clamp(min=1.0)
+    loss = loss * maskf if ratio_type == "token" else loss.expand_as(maskf) * maskf
 
     with torch.no_grad():
-        n_tok = maskf.sum().clamp(min=1.0)
-        pos_tok = (y * maskf).sum()
-        neg_tok = ((1.0 - y) * maskf).sum()
-        stats = NFTLossStats(
-            pos_token_frac=(pos_tok / n_tok).item(),
-            neg_token_frac=(neg_tok / n_tok).item(),
-            ratio_mean=((ratio * maskf).sum() / n_tok).item(),
-            neg_clamped_frac=((neg_held.float() * (1.0 - y) * maskf).sum() / neg_tok.clamp(min=1.0)).item(),
-            pos_clamped_frac=((pos_held.float() * y * maskf).sum() / pos_tok.clamp(min=1.0)).item(),
-            r_mean=_row_mean(r, mask),
-            log_ratio_mean=((delta * maskf).sum() / n_tok).item(),
-        )
+        stats = _loss_stats(mask, maskf, y, r, ratio, delta, x < clamp_negative, pos_held)
     return loss, stats
 
 
-def _row_mean(per_token: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean over rows with a valid token of the row's value at its first valid token."""
-    rows = mask.any(dim=-1)
-    if not bool(rows.any()):
-        return 0.0
-    first = mask.to(torch.long).argmax(dim=-1, keepdim=True)
-    return per_token.gather(-1, first).squeeze(-1)[rows].mean().item()
+def _loss_stats(mask, maskf, y, r, ratio, delta, neg_held, pos_held) -> NFTLossStats:
+    """All statistics in one host transfer."""
+    tokens_per_row = maskf.sum(dim=-1, keepdim=True)  # (B, 1)
+    rows = (tokens_per_row > 0).to(torch.float32)
+    n_tok = tokens_per_row.sum().clamp(min=1.0)
+    pos_tok = (y * tokens_per_row).sum()
+    neg_tok = ((1.0 - y) * tokens_per_row).sum()
+    ratio_sum = (ratio * maskf).sum() if ratio.shape == maskf.shape else (ratio * tokens_per_row).sum()
+    neg_held_sum = (neg_held * (1.0 - y) * maskf).sum()
+    pos_held_sum = (pos_held * y * maskf).sum() if pos_held is not None else torch.zeros(())
+    values = torch.stack([
+        pos_tok / n_tok,
+        neg_tok / n_tok,
+        ratio_sum / n_tok,
+        neg_held_sum / neg_tok.clamp(min=1.0),
+        pos_held_sum / pos_tok.clamp(min=1.0),
+        (r * rows).sum() / rows.sum().clamp(min=1.0),
+        delta.sum() / n_tok,
+    ]).tolist()
+    return NFTLossStats(*values)

@@ -159,14 +159,20 @@ def test_encode_decode_roundtrip_and_rejects_foreign_advantages():
     mask = torch.tensor([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 0, 0]], dtype=torch.bool)
     adv = encode_advantages(y, r, mask)
     y_dec, r_dec = decode_advantages(adv, mask)
-    assert y_dec[mask].tolist() == [1, 1, 0, 1, 1, 1]
-    torch.testing.assert_close(r_dec[mask], torch.tensor([0.98, 0.98, 0.02, 0.5, 0.5, 0.5]))
-    assert torch.all(r_dec[~mask] == 0.5) and torch.all(y_dec[~mask] == 0)
+    assert y_dec.tolist() == [1, 0, 1, 0]  # the last row has no valid token: placeholder y = 0
+    torch.testing.assert_close(r_dec, torch.tensor([0.98, 0.02, 0.5, 0.5]))
 
     grpo_zero = adv.clone()
     grpo_zero[2] = 0.0 * mask[2]
     with pytest.raises(InvalidAdvantageEncoding, match="response 2"):
         decode_advantages(grpo_zero, mask)
+    nan = adv.clone()
+    nan[1, 0] = float("nan")
+    with pytest.raises(InvalidAdvantageEncoding, match="response 1"):
+        decode_advantages(nan, mask)
+    garbage_at_padding = adv.clone()
+    garbage_at_padding[~mask] = 7.0
+    assert decode_advantages(garbage_at_padding, mask)[0].tolist() == [1, 0, 1, 0]
     whitened = adv.clone()
     whitened[0, 0] = 1.73
     with pytest.raises(InvalidAdvantageEncoding, match="adv_estimator"):
