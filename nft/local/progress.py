@@ -1,0 +1,128 @@
+"""Compact progress for a verl run: reads verl's console log on stdin, writes it in full to a file,
+prints one line per step, and a final summary line.
+
+verl's console logger (``verl/utils/logger/aggregate_logger.py::concat_dict_to_str``) prints one
+line per step: ``step:N - key:value - key:value ...``. This filter prints, for each such line::
+
+    step  3/20 | acc 0.406 | score -0.19 | loss 0.0123 | grad_norm 0.84 | 2.9 s/step | val acc 0.52
+
+and at the end (the validation accuracy logged at the first and at the last validation)::
+
+    quickstart: accuracy 0.281 -> 0.906 in 142 s
+
+Usage: ``verl ... 2>&1 | python -m nft.local.progress --log FILE --total N --start EPOCH_SECONDS``
+(``--json FILE`` also writes every step's parsed metrics). Exit status: 0 when validation accuracy
+was seen before and after training, 3 otherwise (the run failed: see the log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Ray prefixes worker output with "(ActorName pid=N) "; numpy scalars print as np.float64(0.25).
+STEP_LINE = re.compile(r"^(?:\([^)]*\)\s*)?step:(\d+) - (.*)$")
+NP_SCALAR = re.compile(r"^np\.\w+\((.*)\)$")
+
+
+def parse_step_line(line: str) -> tuple[int, dict] | None:
+    m = STEP_LINE.match(ANSI.sub("", line).strip())
+    if not m:
+        return None
+    metrics = {}
+    for part in m.group(2).split(" - "):
+        key, sep, val = part.rpartition(":")
+        if not sep:
+            continue
+        val = val.strip()
+        npm = NP_SCALAR.match(val)
+        if npm:
+            val = npm.group(1)
+        try:
+            metrics[key.strip()] = float(val)
+        except ValueError:
+            continue
+    return int(m.group(1)), metrics
+
+
+def val_acc(metrics: dict, data_source: str | None = None) -> float | None:
+    """The ``val-core/<source>/acc/mean@N`` value (first match; ``reward`` if no ``acc``)."""
+    for stat in ("acc", "reward", "score"):
+        for k, v in metrics.items():
+            if k.startswith("val-core/") and f"/{stat}/mean@" in k and (data_source is None or data_source in k):
+                return v
+    return None
+
+
+def _fmt(metrics: dict, key: str, fmt: str) -> str | None:
+    v = metrics.get(key)
+    return None if v is None else format(v, fmt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nft.local.progress")
+    p.add_argument("--log", required=True)
+    p.add_argument("--json", default=None)
+    p.add_argument("--total", type=int, default=0)
+    p.add_argument("--start", type=float, default=None, help="start time (epoch seconds)")
+    p.add_argument("--label", default="quickstart")
+    p.add_argument("--echo", action="store_true", help="also echo the full log")
+    a = p.parse_args(argv)
+    start = a.start if a.start is not None else time.time()
+    first_val = last_val = None
+    steps = []
+    errors = []
+    with open(a.log, "w") as log:
+        for line in sys.stdin:
+            log.write(line)
+            log.flush()
+            if a.echo:
+                sys.stdout.write(line)
+            if "Error" in line or "Traceback" in line:
+                errors.append(line.rstrip())
+            parsed = parse_step_line(line)
+            if parsed is None:
+                continue
+            step, m = parsed
+            steps.append({"step": step, **m})
+            acc = val_acc(m)
+            if acc is not None:
+                if first_val is None:
+                    first_val = acc
+                last_val = acc
+            parts = [f"step {step:>3}" + (f"/{a.total}" if a.total else "")]
+            for key, name, fmt in (
+                ("critic/score/mean", "score", "+.3f"),
+                ("actor/pg_loss", "loss", ".4f"),
+                ("actor/grad_norm", "grad_norm", ".3f"),
+                ("timing_s/step", "s/step", ".1f"),
+            ):
+                s = _fmt(m, key, fmt)
+                if s is not None:
+                    parts.append(f"{name} {s}")
+            train_acc = next((v for k, v in m.items() if k.endswith("/acc/mean") and not k.startswith("val")), None)
+            if train_acc is not None:
+                parts.insert(1, f"train acc {train_acc:.3f}")
+            if acc is not None:
+                parts.append(f"val acc {acc:.3f}")
+            print(f"{a.label}: " + " | ".join(parts), flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"steps": steps, "val_before": first_val, "val_after": last_val}, f, indent=1)
+    elapsed = time.time() - start
+    if first_val is None or last_val is None or len(steps) < 2:
+        print(f"{a.label}: FAILED after {elapsed:.0f} s (no validation before/after training); full log: {a.log}",
+              flush=True)
+        for e in errors[-10:]:
+            print(f"  {e}", flush=True)
+        return 3
+    print(f"{a.label}: accuracy {first_val:.3f} -> {last_val:.3f} in {elapsed:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
