@@ -19,22 +19,23 @@ ACTOR_BASICS = [
 
 @pytest.fixture(scope="session")
 def compose_nft():
-    """compose_nft(overrides) -> the DictConfig that `--config-name=nft_trainer overrides...` gives."""
+    """compose_nft(overrides) -> the DictConfig that `--config-name=nft_trainer overrides...` gives.
+
+    Each composition runs in its own Hydra context, so no global Hydra state outlives the call (other
+    tests initialise Hydra themselves); results are cached per set of overrides.
+    """
     from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cache = {}
+    cache = {}
 
-        def _compose(overrides=()):
-            key = tuple(overrides)
-            if key not in cache:
+    def _compose(overrides=()):
+        key = tuple(overrides)
+        if key not in cache:
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
                 cache[key] = compose(config_name="nft_trainer", overrides=list(overrides))
-            return cache[key].copy()
+        return cache[key].copy()
 
-        yield _compose
-    GlobalHydra.instance().clear()
+    return _compose
 
 
 @pytest.fixture(scope="session")
