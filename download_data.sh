@@ -30,17 +30,8 @@ NFT_FILES=(
   amc2023_32_dapo_boxed_w_answer.parquet
 )
 
-hf_download() {  # hf_download REPO LOCAL_DIR [FILES...]
-  local repo=$1 dir=$2; shift 2
-  if command -v hf >/dev/null 2>&1; then
-    hf download "$repo" "$@" --repo-type dataset --local-dir "$dir"
-  elif command -v huggingface-cli >/dev/null 2>&1; then
-    huggingface-cli download "$repo" "$@" --repo-type dataset --local-dir "$dir"
-  else
-    echo "error: neither 'hf' nor 'huggingface-cli' found; pip install -U huggingface_hub" >&2
-    exit 1
-  fi
-}
+HF_REPO_TYPE=dataset
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/recipes/hf_download.sh"
 
 if [[ "${SKIP_DOWNLOAD:-0}" != "1" ]]; then
   # Fail fast (seconds, not minutes of retries) when the Hub is unreachable.

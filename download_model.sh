@@ -16,17 +16,7 @@ MODELS=${MODELS:-"7B 32B"}
 M7=$MODEL_DIR/Qwen2.5-Math-7B
 M32=$MODEL_DIR/Qwen2.5-32B
 
-hf_download() {  # hf_download REPO LOCAL_DIR [extra args]
-  local repo=$1 dir=$2; shift 2
-  if command -v hf >/dev/null 2>&1; then
-    hf download "$repo" "$@" --local-dir "$dir"
-  elif command -v huggingface-cli >/dev/null 2>&1; then
-    huggingface-cli download "$repo" "$@" --local-dir "$dir"
-  else
-    echo "error: neither 'hf' nor 'huggingface-cli' found; pip install -U huggingface_hub" >&2
-    exit 1
-  fi
-}
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/recipes/hf_download.sh"
 
 if [[ "${SKIP_DOWNLOAD:-0}" != "1" ]]; then
   "$PYTHON" -m nft.data check-hub --timeout "${HUB_TIMEOUT:-15}"
