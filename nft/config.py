@@ -40,6 +40,11 @@ class NFTPolicyLossConfig(PolicyLossConfig):
             token sum divided by ``authors_token_divisor`` (per-answer sum, undivided, for
             ratio_type=sequence), gradients averaged across ranks by the engine.
         authors_token_divisor: the authors' constant, 1000.
+        authors_dp_size: with ``aggregation=authors``, the number of data-parallel ranks the authors'
+            gradient is averaged over; their scale is (global token sum) / (divisor x that number), so it
+            depends on their cluster. 0 (default) = this run's DP size. Set it to reproduce their gradient
+            on any cluster: 32 for their 7B (4 x 8 GPUs, SP 1), 16 for their 32B (16 x 8 GPUs / SP 8); the
+            ``PRESET=authors`` recipes do. Unused with ``aggregation=verl``.
     """
 
     loss_mode: str = "nft"
@@ -51,6 +56,7 @@ class NFTPolicyLossConfig(PolicyLossConfig):
     max_log_ratio: float = DEFAULT_MAX_LOG_RATIO
     aggregation: str = "verl"
     authors_token_divisor: float = 1000.0
+    authors_dp_size: int = 0
 
     def __post_init__(self):
         _check_number("neg_weight", self.neg_weight)
@@ -85,6 +91,11 @@ class NFTPolicyLossConfig(PolicyLossConfig):
         _check_number("authors_token_divisor", self.authors_token_divisor)
         if self.authors_token_divisor <= 0:
             raise ValueError(f"{_FIELD}authors_token_divisor={self.authors_token_divisor} is invalid: it must be > 0.")
+        if isinstance(self.authors_dp_size, bool) or not isinstance(self.authors_dp_size, int) or self.authors_dp_size < 0:
+            raise ValueError(
+                f"{_FIELD}authors_dp_size={self.authors_dp_size!r} is invalid: it must be an integer >= 0 (0 = this "
+                "run's data-parallel size; 32 = the authors' 7B cluster, 16 = their 32B)."
+            )
 
 
 def _check_number(name: str, value) -> None:

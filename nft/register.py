@@ -93,14 +93,17 @@ def compute_policy_loss_nft(
         loss_mat = torch.where(valid, loss_mat * rollout_is_weights.to(loss_mat.dtype), torch.zeros_like(loss_mat))
     batch_info = dict(config.get("global_batch_info", None) or {})
     if pl.get("aggregation", "verl") == "authors":
-        # agg_loss("token-sum") = local token sum · dp_size, and the engine averages gradients over the
-        # dp ranks (verl/workers/engine/fsdp/transformer_impl.py::forward_backward_batch calls
-        # loss.backward() per micro-batch without rescaling). Dividing by dp_size · divisor leaves each
-        # rank's token sum / divisor, as in the authors' dp_actor (dynamic batch size).
+        # agg_loss("token-sum") = local token sum · dp_size (core_algos.agg_loss), and the engine averages
+        # gradients over the dp ranks (verl/workers/engine/fsdp/transformer_impl.py::forward_backward_batch
+        # calls loss.backward() per micro-batch without rescaling), so the reduced gradient is that of the
+        # global token sum. The authors' dp_actor sums each rank's micro-batch token sums / divisor and
+        # FSDP averages over their D ranks: global token sum / (D · divisor). Dividing by
+        # authors_dp_size · divisor gives exactly that at their D whatever our dp_size (0 = ours).
         divisor = float(pl.get("authors_token_divisor", 1000.0)) if pl.get("ratio_type", "token") == "token" else 1.0
         dp_size = int(batch_info.get("dp_size", 1) or 1)
+        ref_dp = int(pl.get("authors_dp_size", 0) or 0) or dp_size
         loss = core_algos.agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode="token-sum", **batch_info)
-        loss = loss / (dp_size * divisor)
+        loss = loss / (ref_dp * divisor)
     else:
         loss = core_algos.agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **batch_info)
     metrics = stats.as_metrics()

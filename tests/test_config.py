@@ -48,6 +48,8 @@ def test_actor_dataclass_carries_nft_policy_loss(actor_config_factory):
         ("ratio_type=tokens", "ratio_type"),
         ("aggregation=sum", "aggregation"),
         ("max_log_ratio=0", "max_log_ratio"),
+        ("authors_dp_size=-1", "authors_dp_size"),
+        ("authors_dp_size=2.5", "authors_dp_size"),
     ],
 )
 def test_invalid_knob_fails_naming_the_field(compose_nft, actor_config_factory, override, field):
@@ -79,7 +81,8 @@ STARTUP_CASES = [
     (["actor_rollout_ref.model.external_lib=null"], "external_lib"),
     ([PL + "_target_=verl.workers.config.PolicyLossConfig", "~" + PL + "neg_weight", "~" + PL + "normalize",
       "~" + PL + "clamp_negative", "~" + PL + "clamp_positive", "~" + PL + "ratio_type", "~" + PL + "max_log_ratio",
-      "~" + PL + "aggregation", "~" + PL + "authors_token_divisor"], "NFTPolicyLossConfig"),
+      "~" + PL + "aggregation", "~" + PL + "authors_token_divisor",
+      "~" + PL + "authors_dp_size"], "NFTPolicyLossConfig"),
     (["custom_reward_function.path=my_reward.py"], "reward.custom_reward_function"),
     (["trainer.use_v1=false"], "legacy trainer"),
 ]
