@@ -155,6 +155,10 @@ class NFTLossStats:
     pos_clamped_frac: float  # share of positive tokens whose R is held at c₊
     r_mean: float  # mean r̂ over responses with at least one valid token
     log_ratio_mean: float  # mean Δ (−ppo_kl)
+    # Off-policyness (issue 10): spread of the per-token Δ = logπθ − logπold over valid tokens. With
+    # bypass mode πold is the rollout policy, so these show how far the trained policy is from the sampler.
+    log_ratio_std: float = 0.0  # population std of Δ
+    log_ratio_abs_max: float = 0.0  # max |Δ|
 
     def as_metrics(self, prefix: str = "actor/nft/") -> dict[str, float]:
         return {prefix + k: float(v) for k, v in self.__dict__.items()}
@@ -255,5 +259,7 @@ def _loss_stats(mask, maskf, y, r, ratio, delta, neg_held, pos_held) -> NFTLossS
         pos_held_sum / pos_tok.clamp(min=1.0),
         (r * rows).sum() / rows.sum().clamp(min=1.0),
         delta.sum() / n_tok,
+        ((delta * delta).sum() / n_tok - (delta.sum() / n_tok) ** 2).clamp(min=0.0).sqrt(),
+        delta.abs().amax() if delta.numel() else torch.zeros(()),
     ]).tolist()
     return NFTLossStats(*values)

@@ -41,16 +41,35 @@ def compute_nft_advantage(
     ``y_i = [Σ_t token_level_rewards[i, t] > 0]`` (0/1 and ±1 verifier scores alike), ``r_i`` = mean of y
     over the responses sharing ``index`` (responses with an empty mask, i.e. padding rows, do not
     vote), and ``advantages = returns = (y − clip(r, 0.02, 0.98)) · response_mask``.
+
+    Inside ``nft.main``'s trainer, r is the *sampled group*'s rate that the trainer computed before verl's
+    rollout rejection sampling (``rollout_rs``) emptied the masks of rejected answers
+    (:data:`nft.offpolicy.SAMPLED_GROUP_RATES`; see :mod:`nft.offpolicy`). Outside it, the estimator
+    refuses verl's experimental trainers and the legacy trainer in bypass mode, which replace the NFT loss.
     """
     if index is None:
         raise ValueError(
             "the 'nft' advantage estimator needs the prompt index (uid) to form groups; verl passes it as "
             "`index` from data.non_tensor_batch['uid']"
         )
+    from nft.offpolicy import SAMPLED_GROUP_RATES, foreign_entry_point_problem
+
+    sampled = SAMPLED_GROUP_RATES.get()
+    if sampled is None:
+        problem = foreign_entry_point_problem(config)
+        if problem is not None:
+            raise RuntimeError(problem)
     with torch.no_grad():
         mask = response_mask.to(torch.bool)
         correct = token_level_rewards.sum(dim=-1) > 0
-        r = group_correct_rates(correct, list(index), valid=mask.any(dim=-1))
+        uids = list(index)
+        r = group_correct_rates(correct, uids, valid=mask.any(dim=-1))
+        if sampled:
+            known = [u in sampled for u in uids]
+            if any(known):
+                r_sampled = torch.tensor([float(sampled[u]) if k else 0.0 for u, k in zip(uids, known, strict=True)],
+                                         dtype=r.dtype)
+                r = torch.where(torch.tensor(known), r_sampled, r)
         advantages = encode_advantages(correct, clip_correct_rate(r), mask)
     return advantages, advantages.clone()
 

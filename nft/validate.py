@@ -108,11 +108,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
             "reward.reward_model.enable=True: a model reward is not a binary verdict; NFT needs the rule-based "
             "verifier (reward.custom_reward_function.path=pkg://nft.reward). Set reward.reward_model.enable=False."
         )
-    if _get(cfg, "algorithm.rollout_correction.bypass_mode", False):
-        problems.append(
-            "algorithm.rollout_correction.bypass_mode=True replaces the old-policy log-probs and, on the legacy "
-            "trainer, the policy loss itself: set algorithm.rollout_correction.bypass_mode=False for NFT."
-        )
+    # bypass mode, verl's async trainer modes, rollout correction, experimental entry points
+    from nft.offpolicy import offpolicy_problems
+
+    problems.extend(offpolicy_problems(cfg))
     if _get(cfg, "distillation.enabled", False):
         problems.append(
             "distillation.enabled=True replaces verl's ppo_loss (and so the NFT loss): set distillation.enabled=False."

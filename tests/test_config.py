@@ -76,7 +76,7 @@ STARTUP_CASES = [
     (["algorithm.use_kl_in_reward=true"], "use_kl_in_reward"),
     (["+reward.reward_kwargs.overlong_buffer_cfg.enable=true"], "overlong_buffer_cfg"),
     (["reward.reward_model.enable=true"], "reward_model.enable"),
-    (["algorithm.rollout_correction.bypass_mode=true"], "bypass_mode"),
+    (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"], "apply_bypass_mode"),
     (["distillation.enabled=true"], "distillation.enabled"),
     (["actor_rollout_ref.model.external_lib=null"], "external_lib"),
     ([PL + "_target_=verl.workers.config.PolicyLossConfig", "~" + PL + "neg_weight", "~" + PL + "normalize",

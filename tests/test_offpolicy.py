@@ -1,0 +1,289 @@
+"""Off-policy NFT (issue 10): start-up rules for bypass / async modes / rollout correction, the estimator's
+refusal of verl's loss-swapping trainers, rollout_is and rollout_rs through verl's real rollout-correction
+helper + the NFT estimator + the NFT loss, and the off-policy loss metrics."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from verl import DataProto
+from verl.trainer.ppo import core_algos
+from verl.trainer.ppo.ray_trainer import compute_advantage
+from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
+
+import nft.register  # noqa: F401
+from nft.objective import nft_loss_matrix
+from nft.offpolicy import SAMPLED_GROUP_RATES, foreign_entry_point_problem, offpolicy_problems
+from nft.trainer import group_accuracy
+from nft.validate import config_problems, validate_config
+
+RC = "algorithm.rollout_correction."
+LOGP = "actor_rollout_ref.rollout.calculate_log_probs=true"
+BYPASS = [RC + "bypass_mode=true", LOGP]
+
+
+# ------------------------------------------------------------------------------------------ start-up rules
+ALLOWED = [
+    BYPASS,  # bypass on the v1 sync trainer keeps loss_mode=nft
+    BYPASS + ["trainer.v1.trainer_mode=colocate_async"],
+    BYPASS + ["trainer.v1.trainer_mode=separate_async"],
+    [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=colocate_async"],  # decoupled + IS
+    [LOGP, RC + "rollout_is=sequence", RC + "rollout_is_threshold=2.0"],
+    [LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=0.5_5.0"],  # IcePop bounds
+    [LOGP, RC + "rollout_rs=seq_sum_k1", RC + "rollout_rs_threshold=0.5_2.0"],
+]
+
+
+@pytest.mark.parametrize("overrides", ALLOWED, ids=lambda o: " ".join(x.split(".")[-1] for x in o))
+def test_offpolicy_configs_that_keep_the_nft_loss_pass(compose_nft, overrides, monkeypatch):
+    monkeypatch.delenv("VERL_USE_EXTERNAL_MODULES", raising=False)
+    assert config_problems(compose_nft(overrides)) == []
+
+
+REFUSED = [
+    # legacy trainer: apply_bypass_mode rewrites loss_mode
+    (BYPASS + ["trainer.use_v1=false"], ["trainer.use_v1=False", "apply_bypass_mode", "Set trainer.use_v1=True"]),
+    # bypass needs rollout log-probs
+    ([RC + "bypass_mode=true", "actor_rollout_ref.rollout.calculate_log_probs=false"],
+     ["bypass_mode=True", "calculate_log_probs=True"]),
+    ([RC + "rollout_is=token", "actor_rollout_ref.rollout.calculate_log_probs=false"],
+     ["rollout_is", "calculate_log_probs=True"]),
+    # rollout correction is skipped by verl in bypass mode
+    (BYPASS + [RC + "rollout_is=token"], ["rollout_is=token", "would be ignored", "rollout_is=null"]),
+    (BYPASS + [RC + "rollout_rs=seq_sum_k1", RC + "rollout_rs_threshold=0.5_2.0"],
+     ["rollout_rs=seq_sum_k1", "rollout_rs=null"]),
+    (BYPASS + [RC + "loss_type=reinforce"], ["loss_type='reinforce'", "remove the override"]),
+    # staleness without a correction
+    (["trainer.v1.trainer_mode=colocate_async"], ["colocate_async", "bypass_mode=True", "rollout_is=token|sequence"]),
+    (["trainer.v1.trainer_mode=separate_async"], ["separate_async", "never corrected"]),
+    (["trainer.v1.trainer_mode=fully_async"], ["trainer.v1.trainer_mode='fully_async'", "colocate_async"]),
+    # the fully-async experimental config
+    (["+async_training.staleness_threshold=0.1"], ["async_training", "python -m nft.main",
+                                                    "trainer.v1.trainer_mode=separate_async"]),
+]
+
+
+@pytest.mark.parametrize("overrides,needles", REFUSED, ids=lambda o: str(o)[:60])
+def test_offpolicy_refusals_say_what_to_change(compose_nft, overrides, needles, monkeypatch):
+    monkeypatch.delenv("VERL_USE_EXTERNAL_MODULES", raising=False)
+    cfg = compose_nft(overrides)
+    problems = offpolicy_problems(cfg)
+    assert problems, overrides
+    text = "\n".join(problems)
+    for needle in needles:
+        assert needle in text, (needle, text)
+    with pytest.raises(ValueError, match="invalid NFT configuration"):
+        validate_config(cfg)
+
+
+def test_baselines_are_not_subject_to_the_nft_rules(compose_nft):
+    """The rules are NFT's: a GRPO baseline in an async mode is verl's business."""
+    grpo = ["algorithm.adv_estimator=grpo", "actor_rollout_ref.actor.policy_loss.loss_mode=vanilla",
+            "trainer.v1.trainer_mode=colocate_async"]
+    assert config_problems(compose_nft(grpo)) == []
+
+
+# ------------------------------------------------------------------------------------------ entry points
+def _call_from_module(module_name: str, fn, *args):
+    """Run fn(*args) from a frame whose module is `module_name` (as verl's trainer would call it)."""
+    mod = types.ModuleType(module_name)
+    code = compile("def call(fn, args):\n    return fn(*args)\n", f"<{module_name}>", "exec")
+    exec(code, mod.__dict__)
+    return mod.call(fn, args)
+
+
+def _tiny_batch():
+    rewards = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
+    mask = torch.ones(4, 2)
+    return rewards, mask, np.array(["a", "a", "b", "b"], dtype=object)
+
+
+@pytest.mark.parametrize("module", ["verl.experimental.separation.ray_trainer",
+                                    "verl.experimental.fully_async_policy.fully_async_trainer",
+                                    "verl.experimental.one_step_off_policy.ray_trainer"])
+def test_estimator_refuses_experimental_trainers(module):
+    est = core_algos.get_adv_estimator_fn("nft")
+    rewards, mask, uids = _tiny_batch()
+    with pytest.raises(RuntimeError, match="python -m nft.main") as e:
+        _call_from_module(module, est, rewards, mask, None, uids)
+    assert module in str(e.value) and "bypass_mode" in str(e.value)
+
+
+def test_estimator_refuses_legacy_trainer_in_bypass_mode_only():
+    from omegaconf import OmegaConf
+
+    est = core_algos.get_adv_estimator_fn("nft")
+    rewards, mask, uids = _tiny_batch()
+    bypass = OmegaConf.create({"rollout_correction": {"bypass_mode": True}})
+    with pytest.raises(RuntimeError, match="trainer.use_v1=True"):
+        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids)
+    decoupled = OmegaConf.create({"rollout_correction": {"bypass_mode": False}})
+    adv, _ = _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, decoupled, uids)
+    assert torch.isfinite(adv).all()
+    # inside nft.main's trainer the guard is not consulted (the config was validated before Ray started)
+    token = SAMPLED_GROUP_RATES.set({})
+    try:
+        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids)
+    finally:
+        SAMPLED_GROUP_RATES.reset(token)
+    assert foreign_entry_point_problem(bypass) is None  # called from a test module: no trainer on the stack
+
+
+# ------------------------------------------------------------------------------------------ rollout correction
+def _offpolicy_batch(seed=0, B=8, T=5):
+    """Two prompts x 4 answers; rollout log-probs differ from the old policy's by a known shift per answer."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([5, 3, 4, 2, 5, 5, 1, 3])
+    mask = (torch.arange(T)[None] < lengths[:, None]).float()
+    verdicts = [1, 0, 1, 0, 0, 0, 1, 0]
+    rewards = torch.zeros(B, T)
+    for i, (v, n) in enumerate(zip(verdicts, lengths.tolist())):
+        rewards[i, n - 1] = 1.0 if v else -1.0
+    old = (-torch.rand(B, T, generator=g) - 0.1) * mask
+    shift = torch.tensor([0.0, 0.1, -0.1, 3.0, 0.05, -0.1, 0.0, -3.0])  # rows 3 and 7 far off-policy
+    rollout = (old - shift[:, None]) * mask  # old - rollout = shift: token IS weight exp(shift)
+    uids = np.array(["p"] * 4 + ["q"] * 4, dtype=object)
+    return dict(rewards=rewards, mask=mask, old=old, rollout=rollout, uids=uids, verdicts=verdicts, shift=shift,
+                lengths=lengths)
+
+
+def _corrected(b, **rc):
+    data = DataProto.from_dict(
+        tensors={"token_level_rewards": b["rewards"], "response_mask": b["mask"].clone(),
+                 "old_log_probs": b["old"], "rollout_log_probs": b["rollout"]},
+        non_tensors={"uid": b["uids"]},
+    )
+    cfg = {"rollout_is": None, "rollout_is_threshold": 2.0, "rollout_is_batch_normalize": False,
+           "rollout_rs": None, "rollout_rs_threshold": None, **rc}
+    data, metrics = compute_rollout_correction_and_add_to_batch(data, cfg)
+    return data, metrics
+
+
+def _advantages(data, sampled_rates=None):
+    token = SAMPLED_GROUP_RATES.set(sampled_rates) if sampled_rates is not None else None
+    try:
+        return compute_advantage(data, adv_estimator="nft", config=None).batch["advantages"]
+    finally:
+        if token is not None:
+            SAMPLED_GROUP_RATES.reset(token)
+
+
+def test_rollout_rs_rejected_answers_still_count_in_r():
+    """seq_sum_k1 with bounds 0.5_2.0 rejects rows 3 and 7 (|shift| = 3 on every token). r is the sampled
+    group's (what nft/r/* logs); the rejected rows get an empty mask, hence zero advantage and loss."""
+    b = _offpolicy_batch()
+    data, metrics = _corrected(b, rollout_rs="seq_sum_k1", rollout_rs_threshold="0.5_2.0")
+    kept_rows = data.batch["response_mask"].any(-1).tolist()
+    assert kept_rows == [True, True, True, False, True, True, True, False], kept_rows
+    # what the trainer computes from TransferQueue (all non-padding answers) and hands to the estimator
+    sampled = group_accuracy(list(b["uids"]), [float(s) for s in b["rewards"].sum(-1)])
+    assert sampled == {"p": 0.5, "q": 0.25}
+    adv = _advantages(data, sampled)
+    mask = data.batch["response_mask"].bool()
+    for i in range(8):
+        r = sampled[b["uids"][i]]
+        if mask[i].any():
+            assert adv[i][mask[i]].tolist() == pytest.approx([b["verdicts"][i] - r] * int(mask[i].sum()), abs=1e-6)
+        assert torch.all(adv[i][~mask[i]] == 0)
+    # without the trainer's rates (e.g. a unit call) r falls back to the kept answers: p 2/3, q 1/3
+    adv_kept = _advantages(data)
+    assert adv_kept[0, 0].item() == pytest.approx(1 - 2 / 3, abs=1e-6)
+    assert adv_kept[4, 0].item() == pytest.approx(0 - 1 / 3, abs=1e-6)
+    # the rejected rows contribute nothing to the NFT loss
+    cfg = types.SimpleNamespace(policy_loss={"neg_weight": 1.0, "normalize": 1}, get=lambda k, d=None: d)
+    fn = core_algos.get_policy_loss_fn("nft")
+    new = (b["old"] + 0.3) * b["mask"]
+    loss, _ = fn(old_log_prob=b["old"], log_prob=new.requires_grad_(), advantages=adv, response_mask=mask,
+                 loss_agg_mode="token-sum", config=cfg)
+    loss.backward()
+    assert torch.all(new.grad[3] == 0) and torch.all(new.grad[7] == 0)
+    assert new.grad[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode,threshold", [("token", 2.0), ("sequence", 2.0), ("token", "0.5_5.0")])
+def test_rollout_is_weights_multiply_the_nft_loss(mode, threshold):
+    """verl's own weights (TIS / sequence IS / IcePop) reach the NFT loss and scale each token's term."""
+    b = _offpolicy_batch(seed=1)
+    data, metrics = _corrected(b, rollout_is=mode, rollout_is_threshold=threshold)
+    w = data.batch["rollout_is_weights"]
+    mask = data.batch["response_mask"].bool()
+    assert torch.equal(mask, b["mask"].bool())  # IS alone never rejects
+    # verl's weights as documented: token exp(shift) truncated at 2 / IcePop zeroed outside [0.5, 5]
+    e = torch.exp(b["shift"])
+    if mode == "token" and threshold == 2.0:
+        expect = e.clamp(max=2.0)
+    elif mode == "token":
+        expect = torch.where((e >= 0.5) & (e <= 5.0), e, torch.zeros_like(e))
+    else:
+        expect = torch.exp(b["shift"] * b["lengths"]).clamp(max=2.0)
+    for i in range(8):
+        assert w[i][mask[i]].tolist() == pytest.approx([expect[i].item()] * int(mask[i].sum()), rel=1e-5)
+    assert any(k.startswith("rollout_corr/") for k in metrics)
+
+    adv = _advantages(data, group_accuracy(list(b["uids"]), [float(s) for s in b["rewards"].sum(-1)]))
+    cfg = types.SimpleNamespace(policy_loss={"neg_weight": 1.0, "normalize": 1}, get=lambda k, d=None: d)
+    fn = core_algos.get_policy_loss_fn("nft")
+    new = (b["old"] + 0.2) * b["mask"]
+    weighted, _ = fn(old_log_prob=b["old"], log_prob=new, advantages=adv, response_mask=mask,
+                     loss_agg_mode="token-sum", config=cfg, rollout_is_weights=w)
+    y = torch.tensor(b["verdicts"], dtype=torch.float32)
+    r = torch.tensor([0.5] * 4 + [0.25] * 4)
+    mat, _ = nft_loss_matrix(new, b["old"], y, r, mask)
+    assert weighted.item() == pytest.approx((mat * w * mask).sum().item(), rel=1e-5)
+    unweighted, _ = fn(old_log_prob=b["old"], log_prob=new, advantages=adv, response_mask=mask,
+                       loss_agg_mode="token-sum", config=cfg)
+    assert weighted.item() != pytest.approx(unweighted.item(), rel=1e-3)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_offpolicy_loss_metrics():
+    """log R mean / std / max |.| over valid tokens and the share of negative tokens held at eps."""
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    old = torch.zeros(2, 3)
+    delta = torch.tensor([[0.1, -0.3, 99.0], [2.0, 0.0, -0.5]])  # 99 sits on padding
+    y = torch.tensor([1.0, 0.0])
+    r = torch.tensor([0.5, 0.5])
+    _, s = nft_loss_matrix(old + delta, old, y, r, mask)
+    d = torch.tensor([0.1, -0.3, 2.0, 0.0, -0.5])
+    assert s.log_ratio_mean == pytest.approx(d.mean().item(), abs=1e-6)
+    assert s.log_ratio_std == pytest.approx(d.std(unbiased=False).item(), abs=1e-5)
+    assert s.log_ratio_abs_max == pytest.approx(2.0)
+    # negative tokens: (1 - 0.5 R)/(0.5) < 1 iff R > 1: only delta = 2.0 is held at eps = 1
+    assert s.neg_clamped_frac == pytest.approx(1 / 3)
+    m = s.as_metrics()
+    assert {"actor/nft/log_ratio_std", "actor/nft/log_ratio_abs_max", "actor/nft/neg_clamped_frac"} <= set(m)
+    # strictly on-policy: no spread
+    _, s0 = nft_loss_matrix(old, old, y, r, mask)
+    assert s0.log_ratio_std == 0.0 and s0.log_ratio_abs_max == 0.0 and math.isfinite(s0.ratio_mean)
+
+
+def test_trainer_hands_sampled_rates_to_the_estimator(monkeypatch):
+    """NFTTrainerMixin._compute_advantage sets SAMPLED_GROUP_RATES to the same r it logs, then resets it."""
+    import nft.trainer as T
+
+    seen = {}
+
+    class Base:
+        def _compute_advantage(self, batch, metrics):
+            seen["rates"] = SAMPLED_GROUP_RATES.get()
+            return batch
+
+    class Tr(T.NFTTrainerMixin, Base):
+        pass
+
+    tr = Tr()
+    tr._nft_r_values = []
+    monkeypatch.setattr(Tr, "_nft_batch_group_accuracy", staticmethod(lambda batch: {"u1": 0.25, "u2": 1.0}))
+    tr._compute_advantage(object(), {})
+    assert seen["rates"] == {"u1": 0.25, "u2": 1.0} and tr._nft_r_values == [0.25, 1.0]
+    assert SAMPLED_GROUP_RATES.get() is None
+    # statistics failing never stops training, and the estimator still knows it is inside nft.main
+    monkeypatch.setattr(Tr, "_nft_batch_group_accuracy", staticmethod(lambda batch: 1 / 0))
+    tr._compute_advantage(object(), {})
+    assert seen["rates"] == {} and SAMPLED_GROUP_RATES.get() is None
+    assert "nft.offpolicy" in sys.modules
