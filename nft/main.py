@@ -2,8 +2,12 @@
 
     python -m nft.main --config-path=<repo>/recipes/config --config-name=nft_trainer [hydra overrides]
 
-Order, all before Ray starts or any GPU is touched:
+Order, all before Ray starts or any GPU is touched, the same with and without ``DRY_RUN=1``:
 
+0. ``trainer.use_v1`` must be True (nft.main runs verl's v1 trainer only), and :func:`plugin_import_problems`:
+   every ``actor_rollout_ref.model.external_lib`` / ``VERL_USE_EXTERNAL_MODULES`` module imports (verl
+   itself logs a failed import at DEBUG only) and, for an NFT run, the ``nft`` loss and estimator are
+   registered afterwards.
 1. ``nft.validate.validate_config(cfg)``: NFT-specific config errors (loss/estimator pairing, KL in
    reward, registration import, ...).
 2. :func:`recipe_problems`: cluster arithmetic (train batch x n vs mini-batch x data-parallel ranks,
@@ -14,8 +18,11 @@ Order, all before Ray starts or any GPU is touched:
 With ``DRY_RUN=1`` in the environment it then prints the resolved config and a summary and exits 0.
 Otherwise it runs ``verl.trainer.main_ppo.run_ppo`` with :class:`NFTTaskRunner`, a copy of verl's
 ``TaskRunnerV1`` whose trainer class is ``nft.trainer.nft_trainer_cls(trainer.v1.trainer_mode)`` (verl's
-trainer plus the ``max_num_gen_batches`` cap and the ``nft/`` group statistics). Errors print as
-``error: ...`` on stderr with exit status 2.
+trainer plus the ``max_num_gen_batches`` cap and the ``nft/`` group statistics), printing
+``nft.main: starting training`` before and ``nft.main: training finished`` / ``nft.main: training failed
+(...)`` after (``nft.local.progress`` relies on them). The only start-up check a dry run skips is the
+existence of the data files and the local model folder. Errors print as ``error: ...`` on stderr with exit
+status 2.
 """
 
 from __future__ import annotations
@@ -232,6 +239,50 @@ def summary(cfg: DictConfig) -> str:
     return "\n".join(lines)
 
 
+def plugin_import_problems(cfg: DictConfig) -> list[str]:
+    """Import every plugin module verl will import and check the ``nft`` loss/estimator are registered.
+
+    verl imports ``actor_rollout_ref.model.external_lib`` in each worker (``verl/workers/config/model.py``
+    ``HFModelConfig.__post_init__``) and ``VERL_USE_EXTERNAL_MODULES`` at ``import verl``
+    (``verl/__init__.py``), where an import error is logged at DEBUG only; a broken install would only
+    surface later as "unknown loss mode". Here each failure names the key and the module.
+    """
+    import importlib
+    import traceback
+
+    sources = []
+    lib = _sel(cfg, "actor_rollout_ref.model.external_lib", None)
+    if lib:
+        sources += [("actor_rollout_ref.model.external_lib", m.strip()) for m in str(lib).split(",") if m.strip()]
+    env = os.environ.get("VERL_USE_EXTERNAL_MODULES", "")
+    sources += [("VERL_USE_EXTERNAL_MODULES", m.strip()) for m in env.split(",") if m.strip()]
+    P = []
+    imported = []
+    for key, module in sources:
+        try:
+            importlib.import_module(module)
+            imported.append(module)
+        except BaseException as e:  # noqa: BLE001  (a plugin may raise anything at import)
+            where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+            at = f" at {where.filename}:{where.lineno}" if where else ""
+            P.append(f"{key}={module} cannot be imported: {type(e).__name__}: {e}{at}")
+    if P:
+        return P
+    uses_nft = "nft" in (str(_sel(cfg, "actor_rollout_ref.actor.policy_loss.loss_mode", "")),
+                         str(_sel(cfg, "algorithm.adv_estimator", "")))
+    if uses_nft:
+        from verl.trainer.ppo import core_algos
+
+        after = f"after importing {', '.join(imported)}" if imported else "with no plugin module configured"
+        if "nft" not in core_algos.POLICY_LOSS_REGISTRY:
+            P.append(f"{after}, verl has no 'nft' policy loss registered: set actor_rollout_ref.model.external_lib="
+                     "nft.register (or a module that imports it) and check that the installed nft is this one")
+        if "nft" not in core_algos.ADV_ESTIMATOR_REGISTRY:
+            P.append(f"{after}, verl has no 'nft' advantage estimator registered: set "
+                     "actor_rollout_ref.model.external_lib=nft.register")
+    return P
+
+
 def check(cfg: DictConfig, *, dry_run: bool) -> None:
     """All start-up checks; raises ValueError listing the problems."""
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
@@ -239,6 +290,17 @@ def check(cfg: DictConfig, *, dry_run: bool) -> None:
 
     from nft.validate import validate_config
 
+    if not _sel(cfg, "trainer.use_v1", True):
+        # nft.main runs NFTTaskRunner (verl's TaskRunnerV1); verl's main_ppo would take the deprecated
+        # legacy path (verl/trainer/main_ppo_v0.py), which has neither the NFT trainer nor filter_groups.
+        raise ValueError(
+            "trainer.use_v1=False: nft.main runs verl's v1 trainer only (the legacy trainer is deprecated "
+            "in verl 0.9.1 and ignores filter_groups): keep trainer.use_v1=True"
+        )
+    plugin_problems = plugin_import_problems(cfg)
+    if plugin_problems:
+        lines = "\n".join(f"  - {p}" for p in plugin_problems)
+        raise ValueError(f"plugin import failed ({len(plugin_problems)} problem(s)):\n{lines}")
     validate_config(cfg)
     problems = recipe_problems(cfg, check_paths=not dry_run)
     if problems:
@@ -251,8 +313,24 @@ def check(cfg: DictConfig, *, dry_run: bool) -> None:
 
 
 def _task_runner_cls():
+    """verl's ``TaskRunnerV1`` with the trainer class from :func:`nft.trainer.nft_trainer_cls`.
+
+    verl 0.9.1 has a trainer registry (``verl/trainer/ppo/v1/trainer_base.py::register_trainer`` /
+    ``get_trainer_cls``), but it is keyed by ``trainer.v1.trainer_mode`` and verl branches on that same
+    string (``trainer_base.py``: ``self.trainer_mode == "sync"`` picks the replay buffer, refill and
+    parameter-sync behaviour; ``trainer.v1.<mode>`` holds the mode's settings), so registering our class
+    under a new mode name would change verl's behaviour, and a name cannot be re-registered to another
+    class. No other hook selects the trainer class, so ``run`` below re-states verl's
+    ``TaskRunnerV1.run`` (verl/trainer/main_ppo.py) statement for statement, with two changes: the
+    trainer class comes from ``nft_trainer_cls`` and the TaskRunner process imports ``nft.register``.
+    tests/test_main_startup.py compares it with the installed verl's source (AST, statement by
+    statement) and fails when verl's original changes.
+    """
+    from pprint import pprint
+
     import ray
     from verl.trainer.main_ppo import TaskRunnerV1
+    from verl.utils.logging_utils import configure_verl_logging
 
     base = TaskRunnerV1.__ray_actor_class__  # the plain class under verl's @ray.remote
 
@@ -260,20 +338,22 @@ def _task_runner_cls():
         """verl's TaskRunnerV1.run with the trainer class from nft.trainer (verl/trainer/main_ppo.py)."""
 
         def run(self, config: DictConfig):
-            from pprint import pprint
+            """Run the PPO training process."""
+            configure_verl_logging()
 
             import transfer_queue as tq
-            from verl.utils.logging_utils import configure_verl_logging
 
-            import nft.register  # noqa: F401  (the TaskRunner process builds the trainer)
+            import nft.register  # noqa: F401  (the TaskRunner process computes the advantages)
             from nft.trainer import nft_trainer_cls
 
-            configure_verl_logging()
             trainer_cls = nft_trainer_cls(config.trainer.v1.trainer_mode)
+
             config.transfer_queue.enable = True
             pprint(OmegaConf.to_container(config, resolve=True))
             OmegaConf.resolve(config)
             self.config = config
+
+            # initialize transfer queue
             tq.init(config.transfer_queue)
             succeeded = False
             try:
@@ -305,11 +385,18 @@ def run(cfg: DictConfig) -> None:
         print(summary(cfg))
         print("DRY_RUN: config composed and validated; Ray not started.")
         return
-    if not _sel(cfg, "trainer.use_v1", True):
-        raise ValueError("nft.main runs verl's v1 trainer only: keep trainer.use_v1=True")
-    from verl.trainer.main_ppo import run_ppo
+    from verl.trainer import main_ppo
 
-    run_ppo(cfg, task_runner_class=_task_runner_cls())
+    from nft.local.progress import FAILED, FINISHED, STARTED
+
+    print(STARTED, flush=True)
+    try:
+        main_ppo.run_ppo(cfg, task_runner_class=_task_runner_cls())
+    except BaseException as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"{FAILED} ({type(e).__name__}: {first})" if first else f"{FAILED} ({type(e).__name__})", flush=True)
+        raise
+    print(FINISHED, flush=True)
 
 
 @hydra.main(config_path=None, config_name=None, version_base=None)

@@ -8,7 +8,10 @@ A RUN is one of
   see verl/utils/tracking.py::FileLogger),
 - a TensorBoard log folder (``trainer.logger=[...,tensorboard]``; ``$TENSORBOARD_DIR`` or
   ``tensorboard_log/<project>/<experiment>``, see verl/utils/tracking.py::_TensorboardAdapter),
-- a folder holding exactly one such JSONL.
+- the quickstart's ``metrics.json`` (``{"steps": [{"step": N, metric: value, ...}, ...]}``, written by
+  ``nft.local.progress --json``) or a quickstart run folder holding it (``outputs/quickstart/<run>/``),
+- a folder holding exactly one such JSONL, directly or below it (verl's ``$VERL_FILE_LOGGER_ROOT``,
+  which holds ``<project>/<experiment>.jsonl``).
 
 Curves: for each data source, verl's core validation metric
 ``val-core/<data_source>/<acc|reward>/mean@N`` (verl/trainer/ppo/ray_trainer.py::_val_metrics_update,
@@ -65,6 +68,32 @@ def _read_jsonl(path: str) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
+def _read_metrics_json(path: str) -> dict[str, list[tuple[int, float]]]:
+    """The quickstart's metrics.json (nft/local/progress.py): {"steps": [{"step": N, key: value}, ...]}."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
+        raise ValueError(f"{path}: expected the quickstart's metrics.json, {{\"steps\": [{{\"step\": N, ...}}, ...]}}")
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for i, rec in enumerate(doc["steps"]):
+        step = rec.get("step") if isinstance(rec, dict) else None
+        if not isinstance(step, (int, float)) or isinstance(step, bool):
+            raise ValueError(f"{path}: steps[{i}] has no numeric 'step'")
+        for k, v in rec.items():
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                series[k].append((int(step), float(v)))
+    return series
+
+
+def _read_file(path: str) -> dict[str, list[tuple[int, float]]]:
+    if path.endswith(".json"):
+        return _read_metrics_json(path)
+    return _read_jsonl(path)
+
+
 def _read_tensorboard(folder: str) -> dict[str, list[tuple[int, float]]]:
     try:
         from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
@@ -88,16 +117,20 @@ def read_run(path: str) -> dict[str, list[tuple[int, float]]]:
     if os.path.isdir(path):
         if glob.glob(os.path.join(path, "**", "events.out.tfevents.*"), recursive=True):
             raw = _read_tensorboard(path)
+        elif os.path.isfile(os.path.join(path, "metrics.json")):  # a quickstart run folder
+            raw = _read_metrics_json(os.path.join(path, "metrics.json"))
         else:
             jsonls = sorted(glob.glob(os.path.join(path, "*.jsonl")))
+            if not jsonls:  # verl's file-logger root: <root>/<project>/<experiment>.jsonl
+                jsonls = sorted(glob.glob(os.path.join(path, "**", "*.jsonl"), recursive=True))
             if len(jsonls) != 1:
                 raise ValueError(
-                    f"run folder '{path}' has no TensorBoard event files and {len(jsonls)} .jsonl files; "
-                    f"pass the verl file-logger JSONL itself"
+                    f"run folder '{path}' has no TensorBoard event files, no metrics.json and {len(jsonls)} .jsonl "
+                    f"files{': ' + ', '.join(jsonls[:5]) if jsonls else ''}; pass the verl file-logger JSONL itself"
                 )
             raw = _read_jsonl(jsonls[0])
     else:
-        raw = _read_jsonl(path)
+        raw = _read_file(path)
     out = {}
     for k, pts in raw.items():
         by_step = {}
@@ -207,14 +240,18 @@ def plot_runs(runs: list[tuple[str, dict[str, dict]]], output: str, *, title: st
 
 
 def _default_label(path: str) -> str:
-    base = os.path.basename(os.path.normpath(path))
-    return os.path.splitext(base)[0] if base.endswith(".jsonl") else base
+    norm = os.path.normpath(path)
+    base = os.path.basename(norm)
+    if base == "metrics.json":  # the quickstart run folder's name (e.g. nft-seed1)
+        return os.path.basename(os.path.dirname(os.path.abspath(norm)))
+    return os.path.splitext(base)[0] if base.endswith((".jsonl", ".json")) else base
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nft.plot", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="verl file-logger JSONL or TensorBoard folder, one per run")
+    ap.add_argument("runs", nargs="+",
+                    help="verl file-logger JSONL, TensorBoard folder, quickstart run folder or metrics.json, one per run")
     ap.add_argument("--label", action="append", default=None, help="legend label per run (default: file/folder name)")
     ap.add_argument("--output", default="val_curves.png")
     ap.add_argument("--title", default=None)

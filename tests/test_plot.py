@@ -122,3 +122,30 @@ def test_reads_what_verl_itself_logs(tmp_path, monkeypatch):
     for i, step in enumerate((0, 5)):
         assert curves["aime24"]["points"][i] == (step, pytest.approx(expected[step][0]))
         assert curves["math500"]["points"][i] == (step, pytest.approx(expected[step][1]))
+
+
+def test_reads_a_quickstart_run_folder(tmp_path, capsys):
+    """The quickstart's run folder: metrics.json as nft.local.progress writes it, train.log, checkpoints/."""
+    run = tmp_path / "nft-seed1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "train.log").write_text("step:0 - val-core/toy/acc/mean@4:0.25\n")
+    steps = [{"step": 0, "val-core/toy/acc/mean@4": 0.25}, {"step": 1, "actor/pg_loss": 0.0},
+             {"step": 2, "actor/pg_loss": 0.0, "val-core/toy/acc/mean@4": 0.75}]
+    (run / "metrics.json").write_text(json.dumps({"steps": steps, "val_before": 0.25, "val_after": 0.75}))
+    for path in (run, run / "metrics.json"):
+        assert validation_curves(read_run(str(path)))["toy"]["points"] == [(0, 25.0), (2, 75.0)]
+    assert main([str(run), "--output", str(tmp_path / "q.png")]) == 0
+    assert (tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"
+    (run / "metrics.json").write_text(json.dumps({"val_before": 0.25}))
+    with pytest.raises(ValueError, match="metrics.json.*steps"):
+        read_run(str(run))
+
+
+def test_reads_a_verl_file_logger_root(tmp_path):
+    """$VERL_FILE_LOGGER_ROOT holds <project>/<experiment>.jsonl (verl/utils/tracking.py::FileLogger)."""
+    (tmp_path / "proj").mkdir()
+    _write_file_logger(tmp_path / "proj" / "exp.jsonl", [0, 10])
+    assert validation_curves(read_run(str(tmp_path)))["math500"]["points"][-1][0] == 10
+    _write_file_logger(tmp_path / "proj" / "exp2.jsonl", [0])
+    with pytest.raises(ValueError, match="2 .jsonl files"):
+        read_run(str(tmp_path))

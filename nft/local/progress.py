@@ -11,14 +11,21 @@ and at the end (the validation accuracy logged at the first and at the last vali
     quickstart: accuracy 0.281 -> 0.906 in 142 s
 
 Usage: ``verl ... 2>&1 | python -m nft.local.progress --log FILE --total N --start EPOCH_SECONDS``
-(``--json FILE`` also writes every step's parsed metrics). Exit status: 0 when validation accuracy
-was seen before and after training, 3 otherwise (the run failed: see the log).
+(``--json FILE`` also writes every step's parsed metrics, readable by ``python -m nft.plot``; then the
+validation curve is drawn next to it as ``val_curve.png``, or at ``--plot PATH``, and its path printed
+just before the accuracy line).
+
+A run succeeded when validation accuracy was seen before training and at the last step (``--total``),
+and, for a log from ``python -m nft.main`` (which prints :data:`STARTED` first), when nft.main printed
+:data:`FINISHED`. Otherwise only a ``FAILED`` line (and the last error lines) is printed, never an
+accuracy line: exit status 3. Exit status 0 on success.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -27,6 +34,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # Ray prefixes worker output with "(ActorName pid=N) "; numpy scalars print as np.float64(0.25).
 STEP_LINE = re.compile(r"^(?:\([^)]*\)\s*)?step:(\d+) - (.*)$")
 NP_SCALAR = re.compile(r"^np\.\w+\((.*)\)$")
+# Printed by nft.main (nft/main.py::run) in the driver: the run started / returned / raised.
+STARTED = "nft.main: starting training"
+FINISHED = "nft.main: training finished"
+FAILED = "nft.main: training failed"
 
 
 def parse_step_line(line: str) -> tuple[int, dict] | None:
@@ -71,11 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", type=float, default=None, help="start time (epoch seconds)")
     p.add_argument("--label", default="quickstart")
     p.add_argument("--echo", action="store_true", help="also echo the full log")
+    p.add_argument("--plot", default=None,
+                   help="validation-curve PNG (default: val_curve.png next to --json; 'none' for no plot)")
     a = p.parse_args(argv)
     start = a.start if a.start is not None else time.time()
     first_val = last_val = None
+    val_steps = []
     steps = []
     errors = []
+    started = finished = False
+    failed_line = None
     with open(a.log, "w") as log:
         for line in sys.stdin:
             log.write(line)
@@ -84,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(line)
             if "Error" in line or "Traceback" in line:
                 errors.append(line.rstrip())
+            plain = ANSI.sub("", line).strip()
+            if plain.startswith(STARTED):
+                started = True
+            elif plain.startswith(FINISHED):
+                finished = True
+            elif plain.startswith(FAILED):
+                failed_line = plain
             parsed = parse_step_line(line)
             if parsed is None:
                 continue
@@ -94,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 if first_val is None:
                     first_val = acc
                 last_val = acc
+                val_steps.append(step)
             parts = [f"step {step:>3}" + (f"/{a.total}" if a.total else "")]
             for key, name, fmt in (
                 ("critic/score/mean", "score", "+.3f"),
@@ -114,14 +138,40 @@ def main(argv: list[str] | None = None) -> int:
         with open(a.json, "w") as f:
             json.dump({"steps": steps, "val_before": first_val, "val_after": last_val}, f, indent=1)
     elapsed = time.time() - start
-    if first_val is None or last_val is None or len(steps) < 2:
-        print(f"{a.label}: FAILED after {elapsed:.0f} s (no validation before/after training); full log: {a.log}",
-              flush=True)
+    why = failure_reason(val_steps, len(steps), a.total, started, finished, failed_line)
+    if why:
+        print(f"{a.label}: FAILED after {elapsed:.0f} s ({why}); full log: {a.log}", flush=True)
         for e in errors[-10:]:
             print(f"  {e}", flush=True)
         return 3
+    png = a.plot if a.plot else (os.path.join(os.path.dirname(os.path.abspath(a.json)), "val_curve.png") if a.json else None)
+    if png and png != "none" and a.json:
+        try:
+            from nft.plot import plot_runs, read_run, validation_curves
+
+            plot_runs([(a.label, validation_curves(read_run(a.json), source=a.json))], png,
+                      title=f"{a.label}: validation accuracy")
+            print(f"{a.label}: validation curve: {png}", flush=True)
+        except Exception as e:  # noqa: BLE001  (the plot is a convenience; the run itself succeeded)
+            print(f"{a.label}: no validation-curve PNG ({type(e).__name__}: {e})", flush=True)
     print(f"{a.label}: accuracy {first_val:.3f} -> {last_val:.3f} in {elapsed:.0f} s", flush=True)
     return 0
+
+
+def failure_reason(val_steps: list[int], n_steps: int, total: int, started: bool, finished: bool,
+                   failed_line: str | None) -> str | None:
+    """Why the run counts as failed, or None when it succeeded."""
+    if failed_line:
+        return failed_line
+    if started and not finished:
+        return "nft.main did not report that training finished"
+    if not val_steps or n_steps < 2:
+        return "no validation before/after training"
+    if len(set(val_steps)) < 2:
+        return f"validation only at step {val_steps[0]}, not after training"
+    if total and val_steps[-1] < total:
+        return f"the last validation was at step {val_steps[-1]} of {total}"
+    return None
 
 
 if __name__ == "__main__":
