@@ -6,6 +6,7 @@
 #
 #   NNODES=4 SUBMIT=1 bash train_32B.sh              # 4 x 8 H100 via a Ray cluster (recipes/ray_cluster.sh)
 #   DRY_RUN=1 bash train_32B.sh                      # compose + validate + print; no Ray, no GPU
+#   PRESET=authors bash train_32B.sh                 # the authors' scripts' settings (DRY_RUN=1: table)
 #   Megatron variant: recipes/train_32B_megatron.sh
 #
 # All knobs: recipes/common.sh. Every default below can be overridden from the environment.
@@ -25,7 +26,10 @@ GPU_MEM=${GPU_MEM:-0.7}
 TOTAL_STEPS=${TOTAL_STEPS:-320}
 GEN_BATCHES_INFLIGHT=${GEN_BATCHES_INFLIGHT:-3}
 MAX_GEN_BATCHES=${MAX_GEN_BATCHES:-10}
-VAL_TEMPERATURE=${VAL_TEMPERATURE:-0.6}
+PAPER_VAL_TEMPERATURE=0.6  # VAL_TEMPERATURE overrides; PRESET=authors: 0.6
+# PRESET=authors: the authors' train_32B.sh and their loss scale at their DP size (16 x 8 GPUs / SP 8)
+AUTHORS_SCRIPT=train_32B.sh
+AUTHORS_DP_SIZE=${AUTHORS_DP_SIZE:-16}
 OFFLOAD=${OFFLOAD:-true}
 SIZE_ARGS=(
   actor_rollout_ref.actor.fsdp_config.param_offload="$OFFLOAD"

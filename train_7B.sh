@@ -10,6 +10,7 @@
 #   ALGO=rft bash train_7B.sh  |  NEG_WEIGHT=-1 bash train_7B.sh (DAPO)  |  ALGO=grpo / ALGO=drgrpo
 #   NORMALIZE=2 bash train_7B.sh  actor_rollout_ref.actor.policy_loss.clamp_negative=0.5   # extra overrides
 #   DRY_RUN=1 bash train_7B.sh                         # compose + validate + print; no Ray, no GPU
+#   PRESET=authors bash train_7B.sh                    # the authors' scripts' settings (DRY_RUN=1: table)
 #
 # All knobs: recipes/common.sh. Every default below can be overridden from the environment.
 set -euo pipefail
@@ -28,7 +29,10 @@ GPU_MEM=${GPU_MEM:-0.7}
 TOTAL_STEPS=${TOTAL_STEPS:-320}
 GEN_BATCHES_INFLIGHT=${GEN_BATCHES_INFLIGHT:-3}
 MAX_GEN_BATCHES=${MAX_GEN_BATCHES:-10}
-VAL_TEMPERATURE=${VAL_TEMPERATURE:-1.0}
+PAPER_VAL_TEMPERATURE=1.0  # VAL_TEMPERATURE overrides; PRESET=authors: 0.6
+# PRESET=authors: the authors' train_7B.sh and their loss scale at their DP size (4 x 8 GPUs, SP 1)
+AUTHORS_SCRIPT=train_7B.sh
+AUTHORS_DP_SIZE=${AUTHORS_DP_SIZE:-32}
 SIZE_ARGS=()  # model-size specific extras (see train_32B.sh)
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/recipes/common.sh"
 nft_launch "$@"

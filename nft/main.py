@@ -226,7 +226,10 @@ def summary(cfg: DictConfig) -> str:
     lines = [
         f"algorithm: adv_estimator={_sel(cfg, 'algorithm.adv_estimator')} loss_mode={pl.get('loss_mode')} "
         + (f"neg_weight={pl.get('neg_weight')} normalize={pl.get('normalize')} " if pl.get("loss_mode") == "nft" else "")
-        + f"loss_agg_mode={_sel(cfg, 'actor_rollout_ref.actor.loss_agg_mode')}",
+        + f"loss_agg_mode={_sel(cfg, 'actor_rollout_ref.actor.loss_agg_mode')}"
+        + (f" aggregation=authors (token sum / {pl.get('authors_token_divisor', 1000.0)} / DP size "
+           f"{pl.get('authors_dp_size') or str(L['dp']) + ' (this run)'})"
+           if pl.get("loss_mode") == "nft" and pl.get("aggregation") == "authors" else ""),
         f"GPUs: {L['n_gpus']} ({_sel(cfg, 'trainer.nnodes')} nodes x {_sel(cfg, 'trainer.n_gpus_per_node')}), "
         f"actor {L['strategy']} dp={L['dp']} sp={L['sp']} tp={L['tp']} pp={L['pp']} cp={L['cp']}, "
         f"rollout {_sel(cfg, 'actor_rollout_ref.rollout.name')} tp={_sel(cfg, 'actor_rollout_ref.rollout.tensor_model_parallel_size')}",
@@ -235,6 +238,12 @@ def summary(cfg: DictConfig) -> str:
         f"lengths: prompt {_sel(cfg, 'data.max_prompt_length')} + response {_sel(cfg, 'data.max_response_length')}",
         f"dynamic sampling: filter_groups={_sel(cfg, 'algorithm.filter_groups.enable')} "
         f"metric={_sel(cfg, 'algorithm.filter_groups.metric')} cap={generation_cap_prompts(cfg) or 'none'} prompts/step",
+        f"validation: every {_sel(cfg, 'trainer.test_freq')} steps, before training "
+        f"{_sel(cfg, 'trainer.val_before_train')}, temperature {_sel(cfg, 'actor_rollout_ref.rollout.val_kwargs.temperature')} "
+        f"top_p {_sel(cfg, 'actor_rollout_ref.rollout.val_kwargs.top_p')} n {_sel(cfg, 'actor_rollout_ref.rollout.val_kwargs.n')}",
+        f"reward: {_sel(cfg, 'reward.custom_reward_function.path')} grader="
+        f"{_sel(cfg, 'reward.custom_reward_function.reward_kwargs.grader', 'nft')} "
+        f"manager={_sel(cfg, 'reward.reward_manager.name')}",
     ]
     return "\n".join(lines)
 

@@ -8,7 +8,13 @@
 #   ALGO           nft (default) | rft | dapo | grpo | drgrpo
 #   NEG_WEIGHT     NFT's lambda (default 1); 0 with ALGO=nft = NFT loss without negatives;
 #                  -1 = the DAPO baseline (same as ALGO=dapo), as in the authors' scripts
-#   NORMALIZE      NFT prompt weight: 0 -> 1, 1 -> 1 - r (default), 2 -> sqrt((1 - r)/r)
+#   NORMALIZE      NFT prompt weight: 0 -> 1, 1 -> 1 - r (default), 2 -> sqrt((1 - r)/r); for ALGO=rft the
+#                  default is 0 with PRESET=paper and 1 with PRESET=authors (NORMALIZE=0|1 picks either)
+#   PRESET         paper (default): the paper's settings, verl's token-mean loss, our verifier |
+#                  authors: what the authors' scripts (NVlabs/NFT) set where it changes training or
+#                  validation: their loss scale at their DP size, their grader, their RFT weighting,
+#                  their validation sampling and frequency, their 32B DAPO overlong penalty.
+#                  DRY_RUN=1 prints the table (key, paper, authors, source line); docs/cluster.md
 #   NNODES, GPUS_PER_NODE, MODEL_PATH, DATA_DIR, TRAIN_FILE, VAL_FILES (comma-separated)
 #   PROJECT, EXP_NAME, CKPT_DIR, TOTAL_STEPS, SAVE_FREQ, TEST_FREQ, ROLLOUT_NAME (vllm)
 #   LOGGER         console (default) | wandb | tensorboard | "wandb,tensorboard" (console is always on);
@@ -47,10 +53,13 @@ nft_algo_args() {
     nft)  # paper Eq. 10; loss/estimator/no-KL/filter-groups defaults live in recipes/config/nft_trainer.yaml
       ALGO_ARGS=(algorithm.adv_estimator=nft "$pl.loss_mode=nft"
                  "$pl.neg_weight=${NEG_WEIGHT:-1.0}" "$pl.normalize=${NORMALIZE:-1}") ;;
-    rft)  # rejection-sampling fine-tuning: positives only, prompt weight 1 (paper's RFT)
+    rft)  # rejection-sampling fine-tuning: positives only. Prompt weight: 1 (NORMALIZE=0, PRESET=paper) or
+          # 1 - r (NORMALIZE=1, PRESET=authors: their scripts keep normalize=1 and only set neg_weight=0)
       [[ -z "${NEG_WEIGHT:-}" || "$NEG_WEIGHT" == "0" || "$NEG_WEIGHT" == "0.0" ]] || \
         nft_die "ALGO=rft means neg_weight=0; got NEG_WEIGHT=$NEG_WEIGHT (use ALGO=nft for other values)"
-      ALGO_ARGS=(algorithm.adv_estimator=nft "$pl.loss_mode=nft" "$pl.neg_weight=0.0" "$pl.normalize=${NORMALIZE:-0}") ;;
+      local rft_norm=0
+      [[ "${PRESET:-paper}" == "authors" ]] && rft_norm=1
+      ALGO_ARGS=(algorithm.adv_estimator=nft "$pl.loss_mode=nft" "$pl.neg_weight=0.0" "$pl.normalize=${NORMALIZE:-$rft_norm}") ;;
     dapo) # GRPO advantages, PPO clip-higher 0.2/0.28, token-mean, dynamic sampling (kept from the yaml)
       ALGO_ARGS=(algorithm.adv_estimator=grpo algorithm.norm_adv_by_std_in_grpo=true "$pl.loss_mode=vanilla"
                  actor_rollout_ref.actor.clip_ratio_low=0.2 actor_rollout_ref.actor.clip_ratio_high=0.28
@@ -64,6 +73,31 @@ nft_algo_args() {
                  actor_rollout_ref.actor.clip_ratio_low=0.2 actor_rollout_ref.actor.clip_ratio_high=0.2
                  actor_rollout_ref.actor.loss_agg_mode=seq-mean-token-sum-norm) ;;
     *) nft_die "ALGO=$ALGO is not one of nft, rft, dapo, grpo, drgrpo" ;;
+  esac
+  nft_offpolicy_args
+  ALGO_ARGS+=("${OFFPOLICY_ARGS[@]}")
+}
+
+# Off-policy switches (docs/off_policy.md), appended to ALGO_ARGS for every algorithm:
+#   BYPASS=1       algorithm.rollout_correction.bypass_mode=true: the rollout's log-probs are the old
+#                  policy's (no old-log-prob forward pass); on the v1 trainer NFT keeps its loss and its
+#                  ratio becomes pi_theta / pi_rollout
+#   TRAINER_MODE   sync (default) | colocate_async | separate_async (trainer.v1.trainer_mode). The async
+#                  modes train on answers of older weights: with ALGO=nft they need BYPASS=1 (or a
+#                  rollout_is override), and the generation cap is off (filter_groups.max_num_gen_batches=0,
+#                  which nft.main requires outside sync mode)
+nft_offpolicy_args() {
+  OFFPOLICY_ARGS=()
+  case "${BYPASS:-0}" in
+    1|true) OFFPOLICY_ARGS+=(algorithm.rollout_correction.bypass_mode=true actor_rollout_ref.rollout.calculate_log_probs=true) ;;
+    0|false) ;;
+    *) nft_die "BYPASS=$BYPASS must be 0 or 1" ;;
+  esac
+  case "${TRAINER_MODE:-sync}" in
+    sync) ;;
+    colocate_async|separate_async)
+      OFFPOLICY_ARGS+=("trainer.v1.trainer_mode=$TRAINER_MODE" algorithm.filter_groups.max_num_gen_batches=0) ;;
+    *) nft_die "TRAINER_MODE=$TRAINER_MODE is not one of sync, colocate_async, separate_async" ;;
   esac
 }
 
@@ -89,6 +123,86 @@ nft_val_files_arg() {
     out="${out:+$out,}'$f'"
   done
   VAL_ARG="data.val_files=[$out]"
+}
+
+# PRESET=paper|authors. Sets PRESET_ARGS (Hydra overrides placed after the paper's and the size
+# script's, before the algorithm's and the command line's), the defaults of TEST_FREQ, VAL_BEFORE_TRAIN
+# and VAL_TEMPERATURE when unset, and PRESET_ROWS (the dry-run table). Sources: the authors' repository
+# NVlabs/NFT at commit b358fae; AUTHORS_SCRIPT (their train_7B.sh or train_32B.sh) and AUTHORS_DP_SIZE
+# come from the size script.
+NFT_AUTHORS_COMMIT=b358fae
+nft_preset_row() { PRESET_ROWS+=("$1|$2|$3|$4"); }
+nft_preset_args() {
+  PRESET=${PRESET:-paper}
+  [[ "$PRESET" == "paper" || "$PRESET" == "authors" ]] || nft_die "PRESET=$PRESET is not one of paper, authors"
+  local S=${AUTHORS_SCRIPT:-train_7B.sh} pl=actor_rollout_ref.actor.policy_loss
+  # line numbers in their $S: truncation, val_before_train, test_freq, val top_p, val temperature,
+  # neg_weight comment, normalize, sp_size, save_freq, gpu memory, actor token budget
+  local L_trunc L_vbt L_tf L_topp L_temp L_nw L_norm L_sp L_save L_gmu L_tok L_tokarg
+  if [[ "$S" == "train_32B.sh" ]]; then
+    L_trunc=80 L_vbt=144 L_tf=145 L_topp=129 L_temp=130 L_nw=46 L_norm=52 L_sp=68 L_save=146 L_gmu=124 L_tok=70 L_tokarg=106
+  else
+    L_trunc=73 L_vbt=137 L_tf=138 L_topp=122 L_temp=123 L_nw=52 L_norm=58 L_sp=61 L_save=139 L_gmu=117 L_tok=63 L_tokarg=99
+  fi
+  local paper_temp=${PAPER_VAL_TEMPERATURE:-1.0} dp=${AUTHORS_DP_SIZE:-32}
+  PRESET_ROWS=()
+  nft_preset_row "$pl.aggregation" "verl (actor.loss_agg_mode=token-mean)" "authors (rank token sum / 1000)" \
+    "dp_actor.py:371-373"
+  nft_preset_row "$pl.authors_dp_size" "0 (unused)" "$dp" \
+    "README.md:103 ($([[ $S == train_32B.sh ]] && echo '16x8 GPUs' || echo '4x8 GPUs')), $S:$L_sp (sp_size), fsdp_workers.py:108-109 (dp = world / sp)"
+  nft_preset_row "+reward.custom_reward_function.reward_kwargs.grader" "(unset: nft verifier)" "authors" \
+    "main_nft.py:95-98 (verifier.py:33,53 replace verl's scorers)"
+  nft_preset_row "trainer.val_before_train" "true" "false" "$S:$L_vbt"
+  nft_preset_row "trainer.test_freq" "10" "2" "$S:$L_tf"
+  nft_preset_row "actor_rollout_ref.rollout.val_kwargs.temperature" "$paper_temp" "0.6" "$S:$L_temp"
+  nft_preset_row "actor_rollout_ref.rollout.val_kwargs.top_p / top_k / n" "0.7 / -1 / 1" "0.7 / -1 / 1 (same)" \
+    "$S:$((L_topp - 1))-$((L_topp + 2))"
+  nft_preset_row "data.truncation" "error" "left" "$S:$L_trunc"
+  nft_preset_row "ALGO=rft: $pl.normalize" "0 (weight 1)" "1 (weight 1 - r)" "$S:$L_nw,$L_norm"
+  if [[ "$S" == "train_32B.sh" ]]; then
+    nft_preset_row "ALGO=dapo: reward.reward_manager.name + reward_kwargs.overlong_buffer_cfg" "naive, none" \
+      "dapo, enable len=4096 penalty=1.0, max_resp_len=\$MAX_RESPONSE_LEN" "train_32B.sh:53-58"
+  else
+    nft_preset_row "ALGO=dapo: overlong penalty" "none" "none (same)" "train_7B.sh:19-21"
+  fi
+  nft_preset_row "ALGO=dapo: loss aggregation" "token-mean over the mini-batch" \
+    "not expressible in verl 0.9.1 (sum of each dynamic micro-batch's token mean); token-mean kept" \
+    "dp_actor.py:311-320,395-400"
+  nft_preset_row "trainer.save_freq" "20" "not applied (theirs 2; checkpoint cadence only)" "$S:$L_save"
+  nft_preset_row "actor_rollout_ref.actor.ppo_max_token_len_per_gpu" "2 x (prompt+response) / SP" \
+    "not applied (theirs prompt+response; micro-batch packing, same gradient)" "$S:$L_tok,$L_tokarg"
+  [[ "$S" == "train_32B.sh" ]] && nft_preset_row "actor_rollout_ref.rollout.gpu_memory_utilization" "0.7" \
+    "not applied (theirs 0.6; memory only)" "train_32B.sh:$L_gmu"
+
+  PRESET_ARGS=()
+  if [[ "$PRESET" == "authors" ]]; then
+    TEST_FREQ=${TEST_FREQ:-2}
+    VAL_BEFORE_TRAIN=${VAL_BEFORE_TRAIN:-false}
+    VAL_TEMPERATURE=${VAL_TEMPERATURE:-0.6}
+    PRESET_ARGS=("$pl.aggregation=authors" "$pl.authors_dp_size=$dp"
+                 "+reward.custom_reward_function.reward_kwargs.grader=authors" data.truncation=left)
+    if [[ "$ALGO" == "dapo" && "$S" == "train_32B.sh" ]]; then
+      PRESET_ARGS+=(reward.reward_manager.name=dapo
+                    +reward.reward_kwargs.overlong_buffer_cfg.enable=true
+                    +reward.reward_kwargs.overlong_buffer_cfg.len=4096
+                    +reward.reward_kwargs.overlong_buffer_cfg.penalty_factor=1.0
+                    +reward.reward_kwargs.overlong_buffer_cfg.log=false
+                    "+reward.reward_kwargs.max_resp_len=$MAX_RESPONSE_LEN")
+    fi
+  else
+    VAL_TEMPERATURE=${VAL_TEMPERATURE:-$paper_temp}
+  fi
+}
+
+nft_print_preset_table() {
+  echo "PRESET=$PRESET (paper | authors; the authors' values from github.com/NVlabs/NFT @ $NFT_AUTHORS_COMMIT)"
+  local row k p a src
+  printf '| %s | %s | %s | %s |\n' "key" "paper preset" "authors preset" "source (NVlabs/NFT)"
+  printf '|---|---|---|---|\n'
+  for row in "${PRESET_ROWS[@]}"; do
+    IFS='|' read -r k p a src <<< "$row"
+    printf '| %s | %s | %s | %s |\n' "$k" "$p" "$a" "$src"
+  done
 }
 
 # The paper's hyper-parameters as Hydra overrides, from the variables the size script set.
@@ -138,6 +252,7 @@ nft_launch() {
   [[ "${NNODES}" =~ ^[0-9]+$ && "$NNODES" -ge 1 ]] || nft_die "NNODES=$NNODES must be a positive integer"
   [[ "${GPUS_PER_NODE}" =~ ^[0-9]+$ && "$GPUS_PER_NODE" -ge 1 ]] || nft_die "GPUS_PER_NODE=$GPUS_PER_NODE must be a positive integer"
   nft_algo_args
+  nft_preset_args
   nft_logger_arg
   nft_paper_args
   DATA_DIR=$(nft_abspath "${DATA_DIR:-data}")
@@ -148,6 +263,8 @@ nft_launch() {
   PROJECT=${PROJECT:-nft}
   local tag=$ALGO
   [[ "$ALGO" == "nft" ]] && tag="nft-nw${NEG_WEIGHT:-1}-norm${NORMALIZE:-1}"
+  [[ "$ALGO" == "rft" && -n "${NORMALIZE:-}" ]] && tag="rft-norm${NORMALIZE}"
+  [[ "$PRESET" == "authors" ]] && tag="$tag-authors"
   EXP_NAME=${EXP_NAME:-${SIZE_NAME}-${tag}}
   CKPT_DIR=$(nft_abspath "${CKPT_DIR:-checkpoints}")
 
@@ -161,13 +278,14 @@ nft_launch() {
     "trainer.total_training_steps=${TOTAL_STEPS}" "trainer.total_epochs=1000"
     "trainer.save_freq=${SAVE_FREQ:-20}" "trainer.test_freq=${TEST_FREQ:-10}" "trainer.val_before_train=${VAL_BEFORE_TRAIN:-true}"
     "actor_rollout_ref.rollout.name=${ROLLOUT_NAME:-vllm}"
-    "${PAPER_ARGS[@]}" "${SIZE_ARGS[@]}" "${ALGO_ARGS[@]}" "$@"
+    "${PAPER_ARGS[@]}" "${SIZE_ARGS[@]}" "${PRESET_ARGS[@]}" "${ALGO_ARGS[@]}" "$@"
   )
   if [[ "${PRINT_ARGS:-0}" == "1" ]]; then  # the Hydra overrides, one per line (used by the tests)
     printf '%s\n' "${args[@]}"
     return 0
   fi
   local cmd=("$PYTHON" -m nft.main "--config-path=$NFT_ROOT/recipes/config" --config-name=nft_trainer "${args[@]}")
+  if [[ "${DRY_RUN:-0}" == "1" ]]; then nft_print_preset_table; echo; fi
 
   if [[ "${SUBMIT:-0}" == "1" ]]; then
     # Every Ray process imports our plugin: VERL_USE_EXTERNAL_MODULES is imported at `import verl`

@@ -28,7 +28,10 @@ GPU_MEM=${GPU_MEM:-0.7}
 TOTAL_STEPS=${TOTAL_STEPS:-320}
 GEN_BATCHES_INFLIGHT=${GEN_BATCHES_INFLIGHT:-3}
 MAX_GEN_BATCHES=${MAX_GEN_BATCHES:-10}
-VAL_TEMPERATURE=${VAL_TEMPERATURE:-0.6}
+PAPER_VAL_TEMPERATURE=0.6  # VAL_TEMPERATURE overrides; PRESET=authors: 0.6
+# PRESET=authors: the authors' train_32B.sh and their loss scale at their DP size (16 x 8 GPUs / SP 8)
+AUTHORS_SCRIPT=train_32B.sh
+AUTHORS_DP_SIZE=${AUTHORS_DP_SIZE:-16}
 OFFLOAD=${OFFLOAD:-true}
 ENGINE=megatron
 # packing budget per GPU: tokens of one TP x PP x CP model replica's micro-batch

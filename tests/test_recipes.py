@@ -171,7 +171,9 @@ def test_arithmetic_errors(compose_nft, tmp_path, script, env, message):
 def test_async_mode_with_generation_cap_is_refused(compose_nft, tmp_path):
     from nft.main import check
 
-    cfg = compose_nft(_args("train_7B.sh", tmp_path, "trainer.v1.trainer_mode=colocate_async"))
+    # bypass mode: the async trainer's off-policy correction (nft.offpolicy), so only the cap is wrong here
+    cfg = compose_nft(_args("train_7B.sh", tmp_path, "trainer.v1.trainer_mode=colocate_async",
+                            "algorithm.rollout_correction.bypass_mode=true"))
     with pytest.raises(ValueError, match=r"max_num_gen_batches=10 is enforced only with trainer.v1.trainer_mode=sync"):
         check(cfg, dry_run=True)
 
