@@ -129,6 +129,26 @@ def offpolicy_problems(cfg) -> list[str]:
             f"the staleness is never corrected. Set {rc}.bypass_mode=True (R = pi_theta / pi_rollout, "
             f"recommended; also drops the old-log-prob pass) or {rc}.rollout_is=token|sequence."
         )
+    if use_v1 and mode == "separate_async":
+        # verl asserts these in PPOTrainerSeparateAsync.__init__, after Ray and the workers started
+        bs = int(_sel(cfg, "data.train_batch_size", 0))
+        mini = int(_sel(cfg, "actor_rollout_ref.actor.ppo_mini_batch_size", 0))
+        sync_steps = int(_sel(cfg, "trainer.v1.separate_async.parameter_sync_step", 1))
+        if mini and bs != sync_steps * mini:
+            P.append(
+                f"trainer.v1.trainer_mode=separate_async needs data.train_batch_size ({bs}) = "
+                f"trainer.v1.separate_async.parameter_sync_step ({sync_steps}) x actor_rollout_ref.actor."
+                f"ppo_mini_batch_size ({mini}) (one weight sync per step, one update per mini-batch): set "
+                f"trainer.v1.separate_async.parameter_sync_step={bs // mini if bs % mini == 0 else '<bs/mini>'}."
+            )
+        for key in ("actor_rollout_ref.rollout.nnodes", "actor_rollout_ref.rollout.n_gpus_per_node"):
+            if int(_sel(cfg, key, 0) or 0) <= 0:
+                P.append(f"trainer.v1.trainer_mode=separate_async runs the rollout on its own GPUs: set {key} >= 1.")
+        if str(_sel(cfg, "actor_rollout_ref.rollout.checkpoint_engine.backend", "naive")) == "naive":
+            P.append(
+                "trainer.v1.trainer_mode=separate_async sends weights to a separate rollout: set "
+                "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl (or nixl, mooncake); verl refuses 'naive'."
+            )
     return P
 
 

@@ -22,6 +22,8 @@ from nft.offpolicy import SAMPLED_GROUP_RATES, foreign_entry_point_problem, offp
 from nft.trainer import group_accuracy
 from nft.validate import config_problems, validate_config
 
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
 RC = "algorithm.rollout_correction."
 LOGP = "actor_rollout_ref.rollout.calculate_log_probs=true"
 BYPASS = [RC + "bypass_mode=true", LOGP]
@@ -31,7 +33,9 @@ BYPASS = [RC + "bypass_mode=true", LOGP]
 ALLOWED = [
     BYPASS,  # bypass on the v1 sync trainer keeps loss_mode=nft
     BYPASS + ["trainer.v1.trainer_mode=colocate_async"],
-    BYPASS + ["trainer.v1.trainer_mode=separate_async"],
+    BYPASS + ["trainer.v1.trainer_mode=separate_async", "data.train_batch_size=64",
+              "actor_rollout_ref.actor.ppo_mini_batch_size=16", "trainer.v1.separate_async.parameter_sync_step=4",
+              "actor_rollout_ref.rollout.nnodes=1", "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl"],
     [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=colocate_async"],  # decoupled + IS
     [LOGP, RC + "rollout_is=sequence", RC + "rollout_is_threshold=2.0"],
     [LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=0.5_5.0"],  # IcePop bounds
@@ -61,6 +65,11 @@ REFUSED = [
     # staleness without a correction
     (["trainer.v1.trainer_mode=colocate_async"], ["colocate_async", "bypass_mode=True", "rollout_is=token|sequence"]),
     (["trainer.v1.trainer_mode=separate_async"], ["separate_async", "never corrected"]),
+    # verl's separate_async asserts, caught before Ray starts
+    (BYPASS + ["trainer.v1.trainer_mode=separate_async", "data.train_batch_size=128",
+               "actor_rollout_ref.actor.ppo_mini_batch_size=16"],
+     ["trainer.v1.separate_async.parameter_sync_step=8", "actor_rollout_ref.rollout.nnodes >= 1",
+      "checkpoint_engine.backend=nccl"]),
     (["trainer.v1.trainer_mode=fully_async"], ["trainer.v1.trainer_mode='fully_async'", "colocate_async"]),
     # the fully-async experimental config
     (["+async_training.staleness_threshold=0.1"], ["async_training", "python -m nft.main",
@@ -287,3 +296,49 @@ def test_trainer_hands_sampled_rates_to_the_estimator(monkeypatch):
     tr._compute_advantage(object(), {})
     assert seen["rates"] == {} and SAMPLED_GROUP_RATES.get() is None
     assert "nft.offpolicy" in sys.modules
+
+
+# ------------------------------------------------------------------------------------------ recipe switches
+def _script_args(tmp_path, **env) -> list[str]:
+    import os
+    import subprocess
+
+    keep = {k: v for k, v in os.environ.items() if k not in ("ALGO", "BYPASS", "TRAINER_MODE", "NEG_WEIGHT",
+                                                              "NORMALIZE", "DRY_RUN", "PRESET")}
+    r = subprocess.run(["bash", str(REPO / "train_7B.sh")], env={**keep, "PYTHON": sys.executable, "PRINT_ARGS": "1",
+                                                                 **env},
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+@pytest.mark.parametrize("mode", ["colocate_async", "separate_async"])
+def test_recipe_switches_compose_and_validate(compose_nft, tmp_path, mode):
+    from nft.main import check
+
+    extra = [] if mode == "colocate_async" else [
+        "trainer.v1.separate_async.parameter_sync_step=16",  # 512 prompts / 32 per mini-batch
+        "actor_rollout_ref.rollout.nnodes=1", "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl"]
+    args = _script_args(tmp_path, BYPASS="1", TRAINER_MODE=mode)
+    assert args[-4:] == ["algorithm.rollout_correction.bypass_mode=true",
+                         "actor_rollout_ref.rollout.calculate_log_probs=true",
+                         f"trainer.v1.trainer_mode={mode}", "algorithm.filter_groups.max_num_gen_batches=0"]
+    cfg = compose_nft(args + extra)
+    check(cfg, dry_run=True)  # NFT start-up rules + cluster arithmetic + verl's own validation
+    assert cfg.algorithm.rollout_correction.bypass_mode is True and cfg.trainer.v1.trainer_mode == mode
+    assert cfg.actor_rollout_ref.actor.policy_loss.loss_mode == "nft"
+    # async without bypass: refused, saying what to set
+    with pytest.raises(ValueError, match="bypass_mode=True"):
+        check(compose_nft(_script_args(tmp_path, TRAINER_MODE=mode) + extra), dry_run=True)
+    # the baselines run in the same modes (verl's own correction rules apply to them)
+    check(compose_nft(_script_args(tmp_path, ALGO="grpo", BYPASS="1", TRAINER_MODE=mode) + extra), dry_run=True)
+
+
+def test_recipe_switch_errors(tmp_path):
+    import subprocess
+
+    for env, msg in (({"BYPASS": "yes"}, "BYPASS=yes must be 0 or 1"),
+                     ({"TRAINER_MODE": "fully_async"}, "TRAINER_MODE=fully_async is not one of")):
+        r = subprocess.run(["bash", str(REPO / "train_7B.sh")], env={"PATH": "/usr/bin:/bin", "PRINT_ARGS": "1", **env},
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr
