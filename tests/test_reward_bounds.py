@@ -38,6 +38,33 @@ ADVERSARIAL = {
     "long_sum": "\\boxed{" + "+".join(f"x_{{{i}}}^{{{i}}}" for i in range(1500)) + "}",
     "big_symbolic_sum": "\\boxed{\\sum_{k=1}^{10^{12}} k^{k}}",
 }
+# 60,000-character responses built from one construct repeated thousands of times: every extraction
+# step must stay linear (a quadratic scan of 8,000 unclosed boxes took 24 s before).
+N60K = 60_000
+ADVERSARIAL_60K = {
+    "dollars_60k": "$$" * (N60K // 2),
+    "dollars_with_text_60k": "$$ x " * (N60K // 5),
+    "unclosed_boxed_60k": "\\boxed{" * (N60K // 7),
+    "unclosed_boxed_with_text_60k": "\\boxed{ 1 + " * (N60K // 12),
+    "dollar_unclosed_boxed_60k": "$\\boxed{" * (N60K // 8),
+    "unclosed_frac_60k": "\\frac{" * (N60K // 6),
+    "boxed_unclosed_frac_60k": "\\boxed{" + "\\frac{" * (N60K // 6),
+    "boxed_closed_fracs_60k": "\\boxed{" + "\\frac{1}{" * (N60K // 10) + "}" * (N60K // 10) + "}",
+    "left_paren_60k": "\\left(" * (N60K // 6),
+    "boxed_left_paren_60k": "\\boxed{" + "\\left(" * (N60K // 6) + "}",
+    "answer_line_left_paren_60k": "Answer: " + "\\left(" * (N60K // 6),
+    "many_boxes_60k": "\\boxed{1}" * (N60K // 9),
+    "many_boxes_and_60k": "\\boxed{1} and " * (N60K // 14),
+    "many_answer_lines_60k": "Answer: 1\n" * (N60K // 10),
+    "answer_sentences_60k": "the answer is " * (N60K // 14),
+    "concluding_words_60k": "So the value is " * (N60K // 16) + "5.",
+    "answer_line_words_60k": "Answer: " + "There are 12 ways and " * (N60K // 22),
+    "open_matrices_60k": "\\boxed{" + "\\begin{pmatrix} 1 \\\\ " * (N60K // 20) + "}",
+    "compound_units_60k": "\\boxed{" + "7 feet " * (N60K // 7) + "}",
+    "inequality_chain_60k": "\\boxed{" + "x < " * (N60K // 4) + "}",
+    "repeating_decimal_60k": "\\boxed{0.\\overline{" + "1" * N60K + "}}",
+}
+ADVERSARIAL.update(ADVERSARIAL_60K)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,9 +94,23 @@ def test_adversarial_answer_returns_within_bound_from_a_thread(name):
     result, elapsed = _in_thread(compute_score, "math", ADVERSARIAL[name], "7", timeout=TIMEOUT)
     assert elapsed <= BOUND, (name, elapsed, result)
     assert result["score"] == -1.0 and result["acc"] == 0.0
-    assert set(result) == {"score", "acc", "pred", "has_answer", "timeout", "method", "error"}
+    assert set(result) == {"score", "acc", "pred", "has_answer", "timeout", "truncated", "method", "error"}
     if result["timeout"]:
         assert result["method"] == "timeout" and "exceeded" in result["error"]
+
+
+def test_60k_inputs_are_60k_long():
+    assert all(len(v) >= 0.9 * N60K for v in ADVERSARIAL_60K.values())
+
+
+def test_extraction_is_linear_on_60k_inputs():
+    """No math-verify: extraction + fast path alone stay far below the deadline on every 60k input."""
+    from nft.reward import _prepare
+
+    for name, text in ADVERSARIAL_60K.items():
+        t0 = time.monotonic()
+        _prepare(text, "7")
+        assert time.monotonic() - t0 < 0.5, name
 
 
 def test_timeout_is_reported_and_worker_replaced():

@@ -134,13 +134,32 @@ def test_radicals():
         ("\\frac{1}{2}", "\\frac{1}{3}", False),  # exact rationals
         ("0.5", "0.55", False),  # decimals, relative difference 1e-1
         ("1.24e-8", "1.2e-8", False),  # relative comparison, not 6-decimal rounding
-        ("0.333333", "\\frac{1}{3}", None),  # within rounding: math-verify decides
+        ("0.333333", "\\frac{1}{3}", True),  # a decimal ground truth: within half a unit of its last digit
+        ("0.33", "\\frac{1}{3}", True),
+        ("0.33", "0.3333", True),  # a finer decimal that rounds to the ground truth
+        ("0.33", "0.3", False),  # a coarser one does not
+        ("0.5", "0.45", False),
+        ("\\frac{1}{3}", "0.333333", False),  # an exact ground truth: a rounded decimal is not the answer
+        ("\\frac{2}{3}", "0.6667", False),
+        ("\\frac{1}{3^{50}}", "\\frac{1}{3^{51}}", False),  # exact expressions, exactly
+        ("\\frac{1}{100!}", "\\frac{1}{102!}", False),
+        ("\\frac{1}{3^{50}}", "3^{-50}", True),
+        ("2^{10}", "1024", True),
+        ("0.\\overline{6}", "\\frac{2}{3}", True),  # repeating decimals are exact
+        ("\\frac{14}{11}", "1.\\overline{27}", True),
+        ("\\frac{1}{6}", "0.1\\overline{6}", True),
+        ("\\frac{2}{3}", "0.\\overline{7}", False),
+        ("3000000", "3 million", True),  # a scale word multiplies
+        ("3", "3 million", False),
+        ("2500000", "2.5 \\text{ million}", True),
+        ("1.41", "\\sqrt{2}", True),
+        ("1.42", "\\sqrt{2}", False),
         ("25", "25\\%", True),
         ("0.25", "25\\%", True),
         ("25\\%", "0.3", None),
         ("2\\sqrt{3}", "\\sqrt{12}", True),
         ("2\\sqrt{3}", "3\\sqrt{2}", False),
-        ("2\\sqrt{3}", "3.4641016", None),  # a decimal against a radical: math-verify decides
+        ("2\\sqrt{3}", "3.4641016", False),  # a decimal for an exact radical is a rounded value
         ("(3, -1)", "(3,-1)", True),
         ("(3, -1)", "(-1, 3)", False),
         ("(3, -1)", "(3, -1, 0)", None),

@@ -32,13 +32,28 @@ GOLDS = _load("benchmark_golds.jsonl")
 
 
 def test_labelled_set_shape():
-    assert len(LABELLED) >= 200
+    assert len(LABELLED) >= 380
     labels = Counter(bool(r["label"]) for r in LABELLED)
     assert labels[True] >= 100 and labels[False] >= 80
     notes = " ".join(r["note"] for r in LABELLED)
     for topic in ["fraction", "unit/percent/degree", "separator/scientific", "structured", "several boxed",
                   "Answer: line", "unicode", "off by one", "wrong sign", "near miss", "no final answer"]:
         assert topic in notes, topic
+
+
+#: the false-positive classes and misses of issue 11, each with positives and negatives
+ISSUE_11_CLASSES = [
+    "magnitude: exact tiny/huge values", "compound quantity", "constant e", "rounded decimal", "repeating decimal",
+    "inequality as interval", "answer in words", "vector tuple vs matrix", "scale word", "box group",
+    "latex thousands separator", "relation notation", "final sentence after words",
+]
+
+
+def test_labelled_set_covers_every_issue_11_class():
+    by_class = Counter((r["note"], bool(r["label"])) for r in LABELLED)
+    for c in ISSUE_11_CLASSES:
+        assert by_class[(c, True)] + by_class[(c, False)] >= 10, c
+        assert by_class[(c, True)] >= 4 and by_class[(c, False)] >= 4, c
 
 
 def test_labelled_set_matches_human_labels():

@@ -39,10 +39,23 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from nft.reward._extract import canonical_number, clean, extract_answer, fast_compare, last_boxed, number_value
+from nft.reward._extract import (
+    canonical_number,
+    clean,
+    compound_quantity,
+    extract_answer,
+    fast_compare,
+    final_box_group,
+    inequality_as_interval,
+    last_boxed,
+    looks_like_interval,
+    number_value,
+    strip_assignment,
+)
+from nft.reward import authors
 from nft.reward._pool import get_pool, shutdown_pool
 
-__all__ = ["compute_score", "compute_score_float", "score_batch", "shutdown_pool", "DEFAULT_TIMEOUT"]
+__all__ = ["compute_score", "compute_score_float", "score_batch", "shutdown_pool", "DEFAULT_TIMEOUT", "GRADERS"]
 
 
 def _env_float(name: str, default: float) -> float:
@@ -61,13 +74,17 @@ DEFAULT_WORKERS = int(_env_float("NFT_REWARD_WORKERS", float(min(4, os.cpu_count
 MAX_ANSWER_CHARS = 1000
 
 
-def _result(score: bool, pred: str, *, has_answer: bool, method: str, timeout: bool = False, error: str = "") -> dict:
+def _result(
+    score: bool, pred: str, *, has_answer: bool, method: str, timeout: bool = False, error: str = "",
+    truncated: bool = False,
+) -> dict:
     return {
         "score": 1.0 if score else -1.0,
         "acc": 1.0 if score else 0.0,
         "pred": pred,
         "has_answer": bool(has_answer),
         "timeout": bool(timeout),
+        "truncated": bool(truncated),
         "method": method,
         "error": error,
     }
@@ -103,42 +120,86 @@ def _clean_gold(g: str) -> str:
 
 
 class _Pending:
-    """A response the fast path could not decide: needs math-verify against ``golds``."""
+    """A response the fast path could not decide: needs math-verify on ``pairs`` of (gold, pred)."""
 
-    __slots__ = ("pred", "pred_out", "golds")
+    __slots__ = ("pred", "pred_out", "pairs", "mode", "error")
 
-    def __init__(self, pred: str, pred_out: str, golds: list[str]):
+    def __init__(self, pred: str, pred_out: str, pairs: list[tuple[str, str]], mode: str = "nft"):
         self.pred = pred
         self.pred_out = pred_out
-        self.golds = golds
+        self.pairs = pairs
+        self.mode = mode
+        self.error = ""
 
 
-def _prepare(solution_str: Any, ground_truth: Any) -> dict | _Pending:
+def _prediction(text: str) -> str:
+    """The cleaned final answer of ``text`` ("" if none). Several boxes that together form the final
+    answer (``\\boxed{(1, 4)}`` and ``\\boxed{(4, 1)}``; ``x = \\boxed{2}`` or ``x = \\boxed{-3}``) become one
+    list ``"(1, 4), (4, 1)"``: compared with a single-valued ground truth, such a hedge is wrong."""
+    ans, src = extract_answer(text)
+    pred = clean(ans) if ans is not None else ""
+    if src == "boxed":
+        group = final_box_group(text)
+        if len(group) >= 2:
+            vals: list[str] = []
+            for b in group:
+                v = strip_assignment(clean(b))
+                if v and v not in vals:
+                    vals.append(v)
+            if len(vals) >= 2:
+                pred = ", ".join(vals)
+    return pred
+
+
+def _pair_forms(g: str, pred: str) -> tuple[str, str]:
+    """Inequalities compared with an interval are written as the interval (``-1 < x \\le 4`` ->
+    ``(-1, 4]``)."""
+    if looks_like_interval(g) and ("<" in pred or ">" in pred or "\\le" in pred or "\\ge" in pred):
+        iv = inequality_as_interval(pred)
+        if iv is not None:
+            return g, iv
+    elif looks_like_interval(pred) and ("<" in g or ">" in g or "\\le" in g or "\\ge" in g):
+        iv = inequality_as_interval(g)
+        if iv is not None:
+            return iv, pred
+    return g, pred
+
+
+def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> dict | _Pending:
     """Extraction and fast path; returns a final result or the work left for math-verify."""
     golds = [_clean_gold(g) for g in _gold_list(ground_truth)]
     golds = [g for g in golds if g]
     text = _as_text(solution_str)
-    ans, _src = extract_answer(text)
-    pred = clean(ans) if ans is not None else ""
+    pred = _prediction(text)
     if not golds:
         return _result(
-            False, pred, has_answer=bool(pred), method="invalid_ground_truth",
+            False, pred, has_answer=bool(pred), method="invalid_ground_truth", truncated=truncated,
             error=f"ground_truth is empty or not a string/number/list: {ground_truth!r}"[:300],
         )
+    num = number_value(pred) if pred else None
+    pred_out = canonical_number(num) if num is not None else pred
+    if truncated:
+        return _result(False, pred_out, has_answer=bool(pred), method="truncated", truncated=True)
     if not pred:
         return _result(False, "", has_answer=False, method="no_answer")
-    num = number_value(pred)
-    pred_out = canonical_number(num) if num is not None else pred
+    pred_compound = compound_quantity(pred)
     undecided = []
-    for g in golds:
-        verdict = fast_compare(g, pred)
+    for g0 in golds:
+        g, p = _pair_forms(g0, pred)
+        gold_compound = compound_quantity(g)
+        if pred_compound is not None or gold_compound is not None:
+            # "7 feet 2 inches" is not 7: a compound quantity equals only the same compound quantity
+            if pred_compound == gold_compound:
+                return _result(True, pred_out, has_answer=True, method="fast")
+            continue
+        verdict = fast_compare(g, p)
         if verdict is True:
             return _result(True, pred_out, has_answer=True, method="fast")
         if verdict is None:
-            undecided.append(g)
+            undecided.append((g, p))
     if not undecided:
         return _result(False, pred_out, has_answer=True, method="fast")
-    if len(pred) > MAX_ANSWER_CHARS and len(pred) > 20 * max(len(g) for g in undecided):
+    if len(pred) > MAX_ANSWER_CHARS and len(pred) > 20 * max(len(g) for g, _ in undecided):
         return _result(False, pred_out[:200], has_answer=True, method="too_long")
     return _Pending(pred, pred_out, undecided)
 
@@ -146,8 +207,8 @@ def _prepare(solution_str: Any, ground_truth: Any) -> dict | _Pending:
 def _finish(p: _Pending, timeout: float, num_workers: int) -> dict:
     pool = get_pool(num_workers)
     last = None
-    for g in p.golds:
-        r = pool.run(g, p.pred, timeout=timeout, wait_timeout=max(30.0, 10.0 * timeout))
+    for g, pred in p.pairs:
+        r = pool.run(g, pred, timeout=timeout, wait_timeout=max(30.0, 10.0 * timeout), mode=p.mode)
         if r.status == "ok" and r.equal:
             return _result(True, p.pred_out, has_answer=True, method=r.how)
         last = r
@@ -166,24 +227,112 @@ def _coerce_timeout(timeout: Any) -> float:
     return t if t > 0 and t == t else DEFAULT_TIMEOUT
 
 
-def compute_score(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any) -> dict:
-    """Score one response; see the module docstring. Never raises.
+#: graders ``compute_score(..., grader=...)`` / ``reward_kwargs.grader`` accepts
+GRADERS = ("nft", "authors", "math-verify")
 
-    Keyword arguments used: ``timeout`` (seconds of math-verify work, default
-    :data:`DEFAULT_TIMEOUT`), ``num_workers`` (pool size, default :data:`DEFAULT_WORKERS`); all
-    other keyword arguments (verl passes e.g. ``reward_router_address``) are ignored.
-    ``data_source`` and ``extra_info`` do not change the decision.
+
+def _grader(value: Any) -> str:
+    g = "nft" if value is None else value
+    if isinstance(g, str) and g.strip().lower().replace("_", "-") in GRADERS:
+        return g.strip().lower().replace("_", "-")
+    raise ValueError(f"reward_kwargs.grader must be one of {', '.join(GRADERS)}; got {value!r}")
+
+
+def _flag(value: Any, name: str, default: bool) -> bool:
+    """A boolean option or field: bool, numpy bool, 0/1, or the strings true/false/1/0/yes/no."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy.bool_ (verl's non_tensor_batch values)
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _truncated(extra_info: Any) -> bool:
+    if extra_info is None:
+        return False
+    get = getattr(extra_info, "get", None)
+    if get is None:
+        return False
+    return _flag(get("truncated"), 'extra_info["truncated"]', False)
+
+
+def _prepare_graded(grader: str, data_source: Any, solution_str: Any, ground_truth: Any, truncated: bool) -> dict | _Pending:
+    if grader == "nft":
+        return _prepare(solution_str, ground_truth, truncated)
+    text = _as_text(solution_str)
+    golds = _gold_list(ground_truth)
+    pred = _prediction(text)
+    if not golds:
+        return _result(
+            False, pred, has_answer=bool(pred), method="invalid_ground_truth", truncated=truncated,
+            error=f"ground_truth is empty or not a string/number/list: {ground_truth!r}"[:300],
+        )
+    if truncated:
+        return _result(False, pred, has_answer=bool(pred), method="truncated", truncated=True)
+    route = "math_verify" if grader == "math-verify" else authors.route(_as_text(data_source))
+    if route in ("strict_box", "minerva"):
+        check = authors.strict_box_correct if route == "strict_box" else authors.minerva_correct
+        best = None
+        for g in golds:
+            ok, their_pred = check(text, g)
+            if ok or best is None:
+                best = (ok, their_pred)
+            if ok:
+                break
+        return _result(best[0], best[1], has_answer=bool(best[1]) and best[1] != "[INVALID]",
+                       method=f"authors_{route}")
+    error = ""
+    if route == "unrouted":
+        error = (f"data_source {_as_text(data_source)!r} is not routed by the authors' verifier.py "
+                 "(their code raises NotImplementedError); scored with math-verify")[:300]
+    pending = _Pending(pred, pred, [(g, text) for g in golds], mode="math_verify")
+    pending.error = error
+    return pending
+
+
+def compute_score(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any) -> dict:
+    """Score one response; see the module docstring. Never raises on any content.
+
+    Keyword arguments used (all reach us from ``reward.custom_reward_function.reward_kwargs``):
+
+    * ``timeout``: seconds of math-verify work, default :data:`DEFAULT_TIMEOUT`;
+    * ``num_workers``: pool size, default :data:`DEFAULT_WORKERS`;
+    * ``grader``: ``"nft"`` (default, this module), ``"authors"`` (the NFT authors' training reward,
+      routed per ``data_source``, :mod:`nft.reward.authors`) or ``"math-verify"`` (plain math-verify
+      over the whole response, as their ``verifier.py`` calls it);
+    * ``truncated_is_negative`` (default True): a response with ``extra_info["truncated"]`` true
+      (no EOS within ``max_response_length``, set by :class:`nft.reward.manager.NFTRewardManager`)
+      scores ``-1`` with ``method="truncated"`` whatever its text says.
+
+    An invalid ``grader`` or ``truncated_is_negative`` value, or an ``extra_info["truncated"]`` that
+    is not a boolean, raises ``ValueError`` naming the option (a configuration error, not content).
+    All other keyword arguments (verl passes e.g. ``reward_router_address``) are ignored.
     """
+    grader = _grader(kwargs.get("grader"))
+    negative_if_truncated = _flag(kwargs.get("truncated_is_negative"), "reward_kwargs.truncated_is_negative", True)
+    truncated = _truncated(extra_info)
     try:
-        prepared = _prepare(solution_str, ground_truth)
+        prepared = _prepare_graded(grader, data_source, solution_str, ground_truth, truncated and negative_if_truncated)
         if isinstance(prepared, dict):
+            prepared["truncated"] = truncated
             return prepared
         workers = kwargs.get("num_workers") or DEFAULT_WORKERS
-        return _finish(prepared, _coerce_timeout(kwargs.get("timeout")), max(1, int(workers)))
+        out = _finish(prepared, _coerce_timeout(kwargs.get("timeout")), max(1, int(workers)))
+        out["truncated"] = truncated
+        if getattr(prepared, "error", "") and not out["error"]:
+            out["error"] = prepared.error
+        return out
     except BaseException as e:  # noqa: BLE001 - a raised exception drops the sample in verl
         if isinstance(e, KeyboardInterrupt | SystemExit):
             raise
-        return _result(False, "", has_answer=False, method="error", error=f"{type(e).__name__}: {e}"[:300])
+        return _result(False, "", has_answer=False, method="error", error=f"{type(e).__name__}: {e}"[:300],
+                       truncated=truncated)
 
 
 def compute_score_float(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any) -> float:
@@ -198,13 +347,16 @@ def score_batch(
     timeout: float | None = None,
     num_workers: int | None = None,
     progress: bool = False,
+    grader: str = "nft",
+    data_sources: Sequence[str] | str | None = None,
 ) -> list[dict]:
     """Score ``solutions[i]`` against ``ground_truths[i]`` for all i, using ``num_workers`` worker
     processes (default: all cores) for the answers the fast path cannot decide.
 
-    Returns dicts as :func:`compute_score`'s, in input order. Never raises on any content; raises
-    ``ValueError`` only for misuse of the call itself (sequences of different lengths, a
-    ``num_workers`` below 1).
+    ``grader`` as in :func:`compute_score`; ``data_sources`` (one string for all, or one per
+    solution) is what ``grader="authors"`` routes on. Returns dicts as :func:`compute_score`'s, in
+    input order. Never raises on any content; raises ``ValueError`` only for misuse of the call
+    itself (sequences of different lengths, a ``num_workers`` below 1, an unknown ``grader``).
     """
     solutions = list(solutions)
     ground_truths = list(ground_truths)
@@ -212,6 +364,13 @@ def score_batch(
         raise ValueError(
             f"score_batch: solutions has {len(solutions)} items but ground_truths has {len(ground_truths)}"
         )
+    grader = _grader(grader)
+    if data_sources is None or isinstance(data_sources, str):
+        sources = [data_sources or ""] * len(solutions)
+    else:
+        sources = list(data_sources)
+        if len(sources) != len(solutions):
+            raise ValueError(f"score_batch: solutions has {len(solutions)} items but data_sources has {len(sources)}")
     if num_workers is not None and int(num_workers) < 1:
         raise ValueError(f"score_batch: num_workers must be >= 1, got {num_workers}")
     workers = int(num_workers) if num_workers is not None else (os.cpu_count() or 1)
@@ -220,7 +379,7 @@ def score_batch(
     pending: list[tuple[int, _Pending]] = []
     for i, (s, g) in enumerate(zip(solutions, ground_truths)):
         try:
-            r = _prepare(s, g)
+            r = _prepare_graded(grader, sources[i], s, g, False)
         except Exception as e:  # pragma: no cover - _prepare is total on str input
             r = _result(False, "", has_answer=False, method="error", error=f"{type(e).__name__}: {e}"[:300])
         if isinstance(r, dict):
@@ -241,6 +400,8 @@ def score_batch(
         i, p = item
         try:
             out[i] = _finish(p, t, workers)
+            if p.error and not out[i]["error"]:
+                out[i]["error"] = p.error
         except Exception as e:  # pragma: no cover - _finish never raises by construction
             out[i] = _result(False, p.pred_out, has_answer=True, method="error", error=f"{type(e).__name__}: {e}"[:300])
         if bar is not None:

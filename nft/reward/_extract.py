@@ -17,6 +17,7 @@ any ``str`` input.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from fractions import Fraction
@@ -31,46 +32,91 @@ _ANSWER_LINE_RE = re.compile(
     r"(?im)^[ \t>#*_]*(?:\*\*)?(?:final[ \t]+)?answer[ \t]*(?:\*\*)?[ \t]*[:：][ \t]*(?:\*\*)?([^\n]*)$"
 )
 _SENTENCE_RE = re.compile(r"(?i)\b(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is[ \t]*[:：]?[ \t]*")
+_BRACE_TOKEN_RE = re.compile(r"\\[{}]|[{}]")
+
+
+def _close_map(text: str) -> dict[int, int]:
+    """``{index of '{': index just past its matching '}'}`` for every balanced brace of ``text``, in one
+    linear pass (escaped ``\\{`` / ``\\}`` are content, not structure)."""
+    stack: list[int] = []
+    close: dict[int, int] = {}
+    for m in _BRACE_TOKEN_RE.finditer(text):
+        tok = m.group()
+        if tok == "{":
+            stack.append(m.start())
+        elif tok == "}" and stack:
+            close[stack.pop()] = m.end()
+    return close
 
 
 def _match_braces(text: str, open_idx: int) -> int:
     """Index just past the ``}`` matching the ``{`` at ``open_idx``, or -1 if unbalanced."""
-    depth = 0
-    i = open_idx
+    return _close_map(text[open_idx:]).get(0, -1 - open_idx) + open_idx
+
+
+def all_boxed(text: str) -> list[tuple[str, int, int]]:
+    """Every complete ``\\boxed``/``\\fbox`` of ``text`` as ``(content, start, end)``, in order.
+
+    Linear in ``len(text)``: one pass over the braces (:func:`_close_map`), then one lookup per box, so
+    thousands of unclosed ``\\boxed{`` cost no more than one."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return []
+    close: dict[int, int] | None = None
+    out = []
     n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
-            i += 2  # escaped brace \{ \} is content, not structure
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return -1
+    for m in _BOX_RE.finditer(text):
+        j = m.end()
+        while j < n and text[j] in " \t":
+            j += 1
+        if j < n and text[j] == "{":
+            if close is None:
+                close = _close_map(text)
+            end = close.get(j, -1)
+            if end != -1:
+                out.append((text[j + 1 : end - 1], m.start(), end))
+            continue  # unbalanced (truncated) box: not an answer
+        # "\boxed 5": a single token up to whitespace/$
+        k = j
+        while k < n and text[k] not in " \t\n$":
+            k += 1
+        if k > j and j > m.end():
+            out.append((text[j:k], m.start(), k))
+    return out
 
 
 def last_boxed(text: str) -> tuple[str, int] | None:
     """Content of the last complete ``\\boxed``/``\\fbox`` and the index where it ends, or None."""
-    for m in reversed(list(_BOX_RE.finditer(text))):
-        j = m.end()
-        while j < len(text) and text[j] in " \t":
-            j += 1
-        if j < len(text) and text[j] == "{":
-            end = _match_braces(text, j)
-            if end != -1:
-                return text[j + 1 : end - 1], end
-            continue  # unbalanced (truncated) box: look at an earlier one
-        # "\boxed 5": a single token up to whitespace/$
-        k = j
-        while k < len(text) and text[k] not in " \t\n$":
-            k += 1
-        if k > j and j > m.end():
-            return text[j:k], k
-    return None
+    boxes = all_boxed(text)
+    if not boxes:
+        return None
+    content, _start, end = boxes[-1]
+    return content, end
+
+
+#: Text allowed between the boxes of one final answer written as several boxes
+#: ("\boxed{(1,4)} and \boxed{(4,1)}", "$x = \boxed{2}$ or $x = \boxed{-3}$").
+_BOX_GAP_RE = re.compile(r"^(?:[\s$,;.]|\\[()]|\\quad|\\qquad|\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b|[a-zA-Z]\s*=)*$")
+
+
+#: at most this many boxes form one answer (a longer run is scored as its last boxes: a list that long
+#: is not a careful answer anyway)
+MAX_GROUP_BOXES = 32
+
+
+def final_box_group(text: str) -> list[str]:
+    """Contents of the boxes that together form the final answer: the last box and the boxes right
+    before it that are separated from it only by connectives (``and``, ``or``, commas, ``$``, ``x =``).
+    A box followed by a correction ("... wait, it is \\boxed{7}") is not part of the group."""
+    boxes = all_boxed(text)
+    if not boxes:
+        return []
+    group = [boxes[-1]]
+    for prev in reversed(boxes[:-1]):
+        gap = text[prev[2] : group[-1][1]]
+        if len(gap) > 40 or not _BOX_GAP_RE.match(gap) or len(group) >= MAX_GROUP_BOXES:
+            break
+        group.append(prev)
+    return [g[0] for g in reversed(group)]
 
 
 def _answer_line(text: str) -> tuple[str, int] | None:
@@ -84,7 +130,67 @@ def _answer_line(text: str) -> tuple[str, int] | None:
     boxed = last_boxed(content)
     if boxed is not None:
         content = boxed[0]
+    else:
+        content = answer_from_words(content)
     return content, last.end(1)
+
+
+_MATH_SEG_RE = re.compile(r"\$\$?([^$]{1,300})\$\$?|\\\(([^()]{1,300}?)\\\)")
+_LATEX_CMD_RE = re.compile(r"\\[a-zA-Z]+\s*(?:\{[^{}]{0,100}\})?")
+_WORD3_RE = re.compile(r"[A-Za-z]{3,}")
+_COPULA_RE = re.compile(r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes)\s+|\s=\s")
+_SIGNED_NUM = r"[-+\u2212]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?"
+_LEAD_NUM_RE = re.compile(
+    r"^(" + _SIGNED_NUM + r")(?:\s*(\\?%|percent\b|(?:hundred|thousand|million|billion|trillion)\b))?"
+    r"(?!\s*[\\^_*/+\-=({\[\u00d7\u00b7!]|[\w.]\w)"  # "2\sqrt3", "3 \times 10^5", "2^{10}" are not plain numbers
+)
+_NUM_TOKEN_RE = re.compile(r"(?<![\w.])" + _SIGNED_NUM + r"(?![\w])")
+_CLAUSE_END_RE = re.compile(r"(?i),\s|;\s|\s(?:since|because|as|when|where|which|for|if|so|but|and)\s")
+
+
+def answer_from_words(s: str) -> str:
+    """The value of a final answer wrapped in words ("There are 12 ways." -> ``12``; "The smallest $k$
+    is 17." -> ``17``; "the answer is $x = 3$, since ..." -> ``x = 3``); ``s`` itself when it is not a
+    sentence (no word of three letters outside math and LaTeX commands) or no single value stands out.
+    Bounded: only the first 300 characters are read."""
+    s = s.strip()
+    if len(s) > 300:
+        return s
+    plain = _LATEX_CMD_RE.sub(" ", _MATH_SEG_RE.sub(" ", s))
+    if not _WORD3_RE.search(plain):
+        return s
+    body = s
+    for m in re.finditer(r"[.!?]\s", s):  # only the first sentence: "... is $8$. I hope it is correct."
+        if s.count("$", 0, m.start()) % 2 == 0:
+            body = s[: m.start()]
+            break
+    body = body.rstrip(" .!")
+    cop = None
+    for m in _COPULA_RE.finditer(body):
+        # a copula inside inline math ("$k$ is" is fine, "$x = 3$" is not a sentence copula)
+        if body.count("$", 0, m.start()) % 2 == 0:
+            cop = m
+    if cop is not None:
+        rest = body[cop.end() :].strip()
+        seg = _MATH_SEG_RE.match(rest)
+        if seg is not None:
+            return (seg.group(1) or seg.group(2)).strip()
+        if rest.startswith("\\boxed") or rest.startswith("\\fbox"):
+            return rest
+        num = _LEAD_NUM_RE.match(rest)
+        if num is not None:
+            return num.group(0).strip()
+        cut = _CLAUSE_END_RE.search(rest)
+        return (rest[: cut.start()] if cut is not None else rest).strip()
+    segs = list(_MATH_SEG_RE.finditer(body))
+    outside = _MATH_SEG_RE.sub(" ", body)
+    nums = list(_NUM_TOKEN_RE.finditer(outside))
+    if len(segs) == 1 and not nums:
+        return (segs[0].group(1) or segs[0].group(2)).strip()
+    if len(nums) == 1 and not segs:
+        m = _LEAD_NUM_RE.match(outside[nums[0].start() :])
+        return m.group(0).strip() if m is not None else nums[0].group(0)
+    return s
 
 
 def _final_sentence(text: str) -> str | None:
@@ -104,15 +210,60 @@ def _final_sentence(text: str) -> str | None:
     rest = rest[:stop].strip()
     if rest.endswith("."):
         rest = rest[:-1]
-    # "the answer is $x$, I hope it is correct" -> keep the math part
-    if rest.count("$") >= 2:
-        a = rest.find("$")
-        b = rest.find("$", a + 1)
-        rest = rest[a + 1 : b]
     rest = rest.strip()
+    seg = _MATH_SEG_RE.match(rest)
+    if seg is not None:  # "the answer is $x$, I hope it is correct" -> the leading math
+        rest = (seg.group(1) or seg.group(2)).strip()
+    else:
+        num = _LEAD_NUM_RE.match(rest)
+        if num is not None:  # "the answer is 17, since $k$ is odd" -> 17
+            rest = num.group(0).strip()
+        else:
+            cut = _CLAUSE_END_RE.search(rest)
+            if cut is not None:
+                rest = rest[: cut.start()].strip()
+            rest = answer_from_words(rest)
     if not rest or len(rest) > 120:
         return None
     return rest
+
+
+_CONCLUDE_RE = re.compile(
+    r"(?i)^(?:so|thus|therefore|hence|finally|consequently|in conclusion|in total|overall|altogether)\b"
+)
+
+
+def _concluding_sentence(text: str) -> str | None:
+    """The value stated by a closing sentence such as "So the largest value is -7." — the last sentence
+    of the response, complete (ends with a period), starting with a conclusion word and stating a value
+    with a copula. Reads only the last :data:`SENTENCE_TAIL_CHARS` characters."""
+    tail = text[-SENTENCE_TAIL_CHARS:].rstrip()
+    if not tail.endswith((".", "!")) or tail.endswith(".."):
+        return None
+    body = tail[:-1]
+    start = 0
+    for pat in (". ", ".\n", "\n", "! ", "? "):
+        k = body.rfind(pat)
+        if k != -1:
+            start = max(start, k + len(pat))
+    if start == 0 and len(text) > len(tail):
+        return None  # the sentence starts before the tail: too long to be a closing statement
+    sentence = body[start:].strip()
+    if not _CONCLUDE_RE.match(sentence) or len(sentence) > 200:
+        return None
+    cop = None
+    for m in _COPULA_RE.finditer(sentence):
+        if sentence.count("$", 0, m.start()) % 2 == 0:
+            cop = m
+    if cop is None:
+        return None
+    value = answer_from_words(sentence + ".")
+    if value == sentence or not value:
+        return None
+    rest = sentence[cop.end() :].strip()
+    if not (_MATH_SEG_RE.match(rest) or _LEAD_NUM_RE.match(rest)):
+        return None  # "So the answer is correct." states no value
+    return value
 
 
 def _balanced(s: str) -> bool:
@@ -147,6 +298,9 @@ def extract_answer(text: str) -> tuple[str | None, str]:
     if line is not None:
         return line[0], "answer_line"
     sent = _final_sentence(text)
+    if sent is not None and _balanced(sent) and not _BOX_RE.search(sent):
+        return sent, "sentence"
+    sent = _concluding_sentence(text)
     if sent is not None and _balanced(sent) and not _BOX_RE.search(sent):
         return sent, "sentence"
     return None, "none"
@@ -192,10 +346,31 @@ def _unicode_fold(s: str) -> str:
 
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|mbox|mathrm|textrm|operatorname|mathbf)\s*\{([^{}]*)\}")
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree|\^\s*\{\s*o\s*\}")
-_SPACING_RE = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+_SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|~")  # not the "\\" of a matrix row
 _LEFT_RIGHT_RE = re.compile(r"\\(?:left|right)(?=[()\[\]|.]|\\[{}])")
 _DFRAC_RE = re.compile(r"\\[dt]frac")
-_THIN_SEP_RE = re.compile(r"(?<=\d)\\[,!:; ](?=\d{3}(?!\d))")
+_THIN_SEP_RE = re.compile(r"(?<=\d)(?:,\s*\\!|\{,\}|\\[,!:; ])(?=\d{3}(?!\d))")  # 12,\!345  12{,}345  12\,345
+_MATRIX_RE = re.compile(r"\\begin\{([pbBvV]?matrix)\}(.{0,2000}?)\\end\{\1\}", re.S)
+_EULER_RE = re.compile(r"\\(?:mathrm|text|operatorname|rm|mathit)\s*\{\s*e\s*\}|\{\\rm\s+e\}")
+_RELATIONS = [(re.compile(r"\\geqslant|\\geq(?![a-zA-Z])|>="), "\\ge "), (re.compile(r"\\leqslant|\\leq(?![a-zA-Z])|<="), "\\le "),
+              (re.compile(r"\\neq(?![a-zA-Z])|!="), "\\ne ")]
+
+
+def _vector_as_tuple(m: "re.Match[str]") -> str:
+    """A one-row or one-column ``pmatrix``/``bmatrix`` is a vector: written as the tuple ``(a, b, c)``
+    (how the ground truths of vector answers are usually written). Larger matrices are kept."""
+    if m.group(1) not in ("pmatrix", "bmatrix", "Bmatrix", "matrix"):
+        return m.group(0)
+    rows = [r.strip() for r in re.split(r"\\\\(?:\[[^\]]*\])?", m.group(2))]
+    rows = [r for r in rows if r]
+    cells = [[c.strip() for c in r.split("&")] for r in rows]
+    if not cells or any(not c for row in cells for c in row):
+        return m.group(0)
+    if len(cells) == 1 and len(cells[0]) >= 2:
+        return "(" + ", ".join(cells[0]) + ")"
+    if len(cells) >= 2 and all(len(r) == 1 for r in cells):
+        return "(" + ", ".join(r[0] for r in cells) + ")"
+    return m.group(0)
 
 
 def clean(s: str) -> str:
@@ -223,6 +398,12 @@ def clean(s: str) -> str:
     s = _LEFT_RIGHT_RE.sub("", s)
     s = _DFRAC_RE.sub(r"\\frac", s)
     s = _THIN_SEP_RE.sub("", s)  # 1\,000\,000 -> 1000000 (only between digit groups)
+    if "matrix" in s:
+        s = _MATRIX_RE.sub(_vector_as_tuple, s)
+    if "e" in s:
+        s = _EULER_RE.sub("e", s)  # \mathrm{e} is Euler's number e
+    for rel_re, rel in _RELATIONS:
+        s = rel_re.sub(lambda _m, r=rel: r, s)
     s = _SPACING_RE.sub(" ", s)
     s = _DEGREE_RE.sub("", s)
     s = s.replace("\\displaystyle", "")
@@ -246,6 +427,11 @@ _NUM_RE = re.compile(
     r"|(?P<sn>\d+)\s*/\s*(?P<sd>\d+)"
     r")$"
 )
+#: repeating decimals: 0.\overline{6}, 1.\overline{27}, 0.1\overline{6}, 0.\dot{3}, 0.(3)
+_REPEAT_RE = re.compile(
+    r"^(?P<sign>[-+]?)(?P<i>\d*)\.(?P<f>\d*)\s*(?:\\(?:overline|bar|dot|overset\s*\{\s*\.\s*\})\s*(?:\{\s*(?P<r>\d{1,40})\s*\}|(?P<r1>\d))"
+    r"|\((?P<r2>\d{1,40})\))$"
+)
 _ASSIGN_RE = re.compile(r"^[a-zA-Z]\s*(?:_\{?\w+\}?)?\s*=\s*")
 _TRAILING_UNIT_RE = re.compile(
     r"^(?P<num>.*?\d\}?)\s*(?:\\(?:text|mbox|mathrm)\s*\{(?P<t>[^{}]*)\}|\s(?P<w>[a-zA-Z]{2,12})\.?)$"
@@ -254,24 +440,35 @@ _TRAILING_UNIT_RE = re.compile(
 _NOT_UNITS = frozenset(
     "pi sqrt cdot times ln log sin cos tan cot sec csc exp and or to i e mod pmod infty".split()
 )
+#: a number word with scale multiplies: "3 million" is 3000000, never 3
+_SCALES = {"hundred": 10**2, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_SCALE_RE = re.compile(
+    r"^(?P<num>.*?\d)\s*(?:\\(?:text|mbox|mathrm)\s*\{\s*(?P<t>[a-zA-Z]+)\s*\}|(?P<w>[a-zA-Z]+))$"
+)
 _PERCENT_RE = re.compile(r"\s*(?:\\%|%|\\text\{\s*percent\s*\}|percent)$")
 
 
 class Num:
-    """An exact rational with the facts the verifier needs about how it was written."""
+    """An exact rational with the facts the verifier needs about how it was written.
 
-    __slots__ = ("value", "is_int", "percent")
+    ``ulp`` is None for an exact number (an integer, a fraction, a repeating decimal, an exact
+    expression), and for a decimal (``0.33``, ``1.5e3``) the unit in its last written digit
+    (``1/100``, ``100``): the decimal may stand for any value within half of it."""
 
-    def __init__(self, value: Fraction, is_int: bool, percent: bool):
+    __slots__ = ("value", "is_int", "percent", "ulp")
+
+    def __init__(self, value: Fraction, is_int: bool, percent: bool, ulp: Fraction | None = None):
         self.value = value
         self.is_int = is_int
         self.percent = percent
+        self.ulp = ulp
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"Num({self.value}, is_int={self.is_int}, percent={self.percent})"
+        return f"Num({self.value}, is_int={self.is_int}, percent={self.percent}, ulp={self.ulp})"
 
 
-def _parse_plain_number(s: str) -> tuple[Fraction, bool] | None:
+def _parse_plain_number(s: str) -> tuple[Fraction, bool, Fraction | None] | None:
+    """``(value, is_int, ulp)`` of a plain number (see :class:`Num`), or None."""
     s = s.strip()
     if s.startswith("{") and s.endswith("}"):
         s = s[1:-1].strip()
@@ -279,19 +476,32 @@ def _parse_plain_number(s: str) -> tuple[Fraction, bool] | None:
         s = s[1:-1].strip()
     m = _NUM_RE.match(s)
     if m is None:
-        return None
+        r = _REPEAT_RE.match(s)
+        if r is None:
+            return None
+        ip, fp = r.group("i") or "0", r.group("f")
+        rep = r.group("r") or r.group("r1") or r.group("r2")
+        # x = I.F(R)(R)... = (IFR - IF) / (10^|F| (10^|R| - 1))
+        val = Fraction(int(ip + fp + rep) - int(ip + fp), 10 ** len(fp) * (10 ** len(rep) - 1))
+        return (-val if r.group("sign") == "-" else val), False, None
     neg = m.group("sign") == "-"
+    ulp = None
     if m.group("grp") is not None:
         txt = m.group("grp").replace("{,}", "").replace(",", "")
         val = Fraction(txt)
         is_int = "." not in txt
+        if not is_int:
+            ulp = Fraction(1, 10 ** len(txt.split(".")[1]))
     elif m.group("dec") is not None:
         txt = m.group("dec")
         val = Fraction(txt if txt != "." else "0")
         exp = m.group("e1") or m.group("e2")
         is_int = "." not in txt and exp is None
+        if "." in txt:
+            ulp = Fraction(1, 10 ** len(txt.split(".")[1]))
         if exp is not None:
             val *= Fraction(10) ** int(exp)
+            ulp = None if ulp is None else ulp * Fraction(10) ** int(exp)
     elif m.group("fn") is not None:
         num, den = int(m.group("fn")), int(m.group("fd"))
         if den == 0:
@@ -312,14 +522,15 @@ def _parse_plain_number(s: str) -> tuple[Fraction, bool] | None:
         is_int = False
     if neg:
         val = -val
-    return val, is_int
+    return val, is_int, ulp
 
 
 def number_value(s: str) -> Num | None:
-    """Exact value of a plain number written as an integer, decimal, ``a/b``, ``\\frac{a}{b}``,
-    scientific notation, with thousands separators, an optional ``x =``, a trailing unit word or
-    ``\\text{...}`` unit, a leading ``\\$``, a trailing percent sign. ``None`` for anything else
-    (including anything longer than :data:`FAST_MAX_LEN`).
+    """Exact value of a plain number written as an integer, decimal, repeating decimal
+    (``0.\\overline{6}``), ``a/b``, ``\\frac{a}{b}``, scientific notation, with thousands separators, an
+    optional ``x =``, a scale word (``3 million``), a trailing unit word or ``\\text{...}`` unit, a
+    leading ``\\$``, a trailing percent sign. ``None`` for anything else (including anything longer
+    than :data:`FAST_MAX_LEN`, and compound quantities such as ``7 feet 2 inches``).
 
     ``is_int`` is True only for an integer written without decimal point, exponent or fraction.
     """
@@ -333,6 +544,16 @@ def number_value(s: str) -> Num | None:
         percent = True
         s = s[: m.start()]
     parsed = _parse_plain_number(s)
+    if parsed is None:
+        ms = _SCALE_RE.match(s)
+        word = None if ms is None else (ms.group("t") or ms.group("w")).lower()
+        if word is not None and word.rstrip("s") in _SCALES:
+            inner = _parse_plain_number(ms.group("num"))
+            if inner is None:
+                return None
+            val = inner[0] * _SCALES[word.rstrip("s")]
+            ulp = None if inner[2] is None else inner[2] * _SCALES[word.rstrip("s")]
+            return Num(val, val.denominator == 1 and inner[2] is None, percent, ulp)
     if parsed is None:
         mu = _TRAILING_UNIT_RE.match(s)
         unit = None if mu is None else (mu.group("t") if mu.group("t") is not None else mu.group("w"))
@@ -349,8 +570,164 @@ def number_value(s: str) -> Num | None:
                     return None
     if parsed is None:
         return None
-    val, is_int = parsed
-    return Num(val, is_int, percent)
+    val, is_int, ulp = parsed
+    return Num(val, is_int, percent, ulp)
+
+
+# ----------------------------------------------------------------------------------------------
+# exact expressions: integers combined with + - * / ^ ! \frac, evaluated exactly (bounded size)
+# ----------------------------------------------------------------------------------------------
+
+_EXPR_TOKEN_RE = re.compile(r"\s*(\d+|\\frac|\\[dt]frac|\\cdot|\\times|\\left|\\right|[-+*/^!(){}])")
+#: largest exponent, factorial argument and result size (bits) an exact expression may reach
+MAX_EXPONENT = 10_000
+MAX_FACTORIAL = 3_000
+MAX_BITS = 200_000
+
+
+class _Inexact(Exception):
+    """Not an exact expression of the supported grammar (or too large to evaluate cheaply)."""
+
+
+def _tokens(s: str) -> list[str] | None:
+    out = []
+    pos = 0
+    s = s.strip()
+    while pos < len(s):
+        m = _EXPR_TOKEN_RE.match(s, pos)
+        if m is None:
+            return None
+        tok = m.group(1)
+        if tok in ("\\left", "\\right"):
+            pos = m.end()
+            continue
+        out.append("\\frac" if tok.endswith("frac") else tok)
+        pos = m.end()
+    return out
+
+
+def _bits(v: Fraction) -> int:
+    return v.numerator.bit_length() + v.denominator.bit_length()
+
+
+class _ExprParser:
+    """Recursive descent over integer tokens; raises :class:`_Inexact` on anything else. Depth and
+    size are bounded (the input is at most :data:`FAST_MAX_LEN` characters)."""
+
+    def __init__(self, toks: list[str]):
+        self.t = toks
+        self.i = 0
+
+    def peek(self) -> str | None:
+        return self.t[self.i] if self.i < len(self.t) else None
+
+    def take(self, want: str | None = None) -> str:
+        tok = self.peek()
+        if tok is None or (want is not None and tok != want):
+            raise _Inexact
+        self.i += 1
+        return tok
+
+    def expr(self) -> Fraction:
+        v = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.take()
+            w = self.term()
+            v = v + w if op == "+" else v - w
+        return v
+
+    def term(self) -> Fraction:
+        v = self.unary()
+        while self.peek() in ("*", "/", "\\cdot", "\\times"):
+            op = self.take()
+            w = self.unary()
+            if op == "/":
+                if w == 0:
+                    raise _Inexact
+                v = v / w
+            else:
+                v = v * w
+            if _bits(v) > MAX_BITS:
+                raise _Inexact
+        return v
+
+    def unary(self) -> Fraction:
+        if self.peek() in ("-", "+"):
+            op = self.take()
+            v = self.unary()
+            return -v if op == "-" else v
+        return self.power()
+
+    def power(self) -> Fraction:
+        base = self.postfix()
+        if self.peek() != "^":
+            return base
+        self.take("^")
+        if self.peek() == "{":
+            self.take("{")
+            e = self.expr()
+            self.take("}")
+        else:
+            tok = self.take()
+            if not tok.isdigit() or len(tok) != 1:
+                raise _Inexact  # "3^10" is 3^1 0 in LaTeX: ambiguous
+            e = Fraction(int(tok))
+        if self.peek() == "^" or e.denominator != 1 or abs(e) > MAX_EXPONENT:
+            raise _Inexact
+        if base == 0 and e < 0:
+            raise _Inexact
+        if _bits(base) * abs(int(e)) > MAX_BITS:
+            raise _Inexact
+        return base ** int(e)
+
+    def postfix(self) -> Fraction:
+        v = self.atom()
+        while self.peek() == "!":
+            self.take("!")
+            if v.denominator != 1 or v < 0 or v > MAX_FACTORIAL:
+                raise _Inexact
+            v = Fraction(math.factorial(int(v)))
+        return v
+
+    def atom(self) -> Fraction:
+        tok = self.take()
+        if tok.isdigit():
+            if len(tok) > 400:
+                raise _Inexact
+            return Fraction(int(tok))
+        if tok in ("(", "{"):
+            v = self.expr()
+            self.take(")" if tok == "(" else "}")
+            return v
+        if tok == "\\frac":
+            self.take("{")
+            a = self.expr()
+            self.take("}")
+            self.take("{")
+            b = self.expr()
+            self.take("}")
+            if b == 0:
+                raise _Inexact
+            return a / b
+        raise _Inexact
+
+
+def exact_value(s: str) -> Fraction | None:
+    """Exact rational value of an expression built from integers with ``+ - * / \\cdot \\times``,
+    ``^`` (integer exponents), ``!``, ``\\frac{}{}``, parentheses and braces — ``\\frac{1}{3^{50}}``,
+    ``1/(100!)``, ``2^{10}-1`` — or None (decimals, symbols, anything else, or values beyond
+    :data:`MAX_BITS`). Pure Python, at most :data:`FAST_MAX_LEN` characters are read."""
+    if not s or len(s) > FAST_MAX_LEN or not any(op in s for op in ("^", "!", "\\frac", "/", "*", "\\cdot", "\\times", "+", "(")):
+        return None
+    toks = _tokens(s)
+    if not toks:
+        return None
+    p = _ExprParser(toks)
+    try:
+        v = p.expr()
+    except (_Inexact, RecursionError, ZeroDivisionError, OverflowError, ValueError):
+        return None
+    return v if p.i == len(toks) else None
 
 
 def canonical_number(n: Num) -> str:
@@ -428,14 +805,47 @@ def _as_rad(n: Num) -> Rad:
     return Rad(-1 if v < 0 else 1, v * v)
 
 
-def _is_exact_notation(n: Num, text: str) -> bool:
-    """Integer or fraction written without a decimal point or exponent."""
-    return n.is_int or not re.search(r"[.eE]|\\times|\\cdot", text)
+def _scalar_num(s: str) -> Num | None:
+    n = number_value(s)
+    if n is None:
+        v = exact_value(s)
+        if v is not None:
+            n = Num(v, False, False, None)
+    return n
+
+
+def _rad_within(r: Rad, center: Fraction, half: Fraction) -> bool:
+    """``center - half < sign*sqrt(square) < center + half``, exactly."""
+    lo, hi = center - half, center + half
+    if r.sign < 0:
+        lo, hi = -hi, -lo  # -sqrt(q) in (lo, hi)  <=>  sqrt(q) in (-hi, -lo)
+    q = r.square
+    above_lo = lo < 0 or q > lo * lo
+    below_hi = hi > 0 and q < hi * hi
+    return above_lo and below_hi
+
+
+def _compare_values(g: Num, p: Num) -> bool:
+    """Two plain numbers with different values (same percent flag).
+
+    * both exact (integers, fractions, repeating decimals, exact expressions): different -> wrong;
+    * an exact ground truth and a decimal answer: wrong — a rounded decimal (``0.6667`` for ``2/3``) is
+      not the exact answer (a decimal that *equals* it, ``0.5`` for ``1/2``, was accepted before);
+    * a decimal ground truth (the problem may have rounded): right iff the answer lies strictly
+      within half a unit of its last digit (``1/3`` or ``0.3333`` for ``0.33``); an answer written
+      with fewer or the same digits must be equal. The tolerance is absolute in the ground truth's
+      own last digit, so it never spans a change of magnitude.
+    """
+    if g.ulp is None:
+        return False
+    if p.ulp is not None and p.ulp >= g.ulp:
+        return False
+    return abs(p.value - g.value) < g.ulp / 2
 
 
 def _compare_scalar(gold: str, pred: str) -> bool | None:
-    g = number_value(gold)
-    p = number_value(pred)
+    g = _scalar_num(gold)
+    p = _scalar_num(pred)
     if g is not None and p is not None:
         if g.value == p.value and g.percent == p.percent:
             return True
@@ -448,19 +858,16 @@ def _compare_scalar(gold: str, pred: str) -> bool | None:
             if g.percent and g.value / hundred == p.value:
                 return True
             return None
-        if g.is_int and p.is_int:
-            return False
-        if _is_exact_notation(g, gold) and _is_exact_notation(p, pred):
-            return False  # two exact rationals: math-verify compares them exactly too
-        scale = max(abs(g.value), abs(p.value))
-        if abs(g.value - p.value) > Fraction(1, 100000) * scale:
-            return False  # differ beyond any rounding of the written digits
-        return None
-    gr = radical_value(gold) if g is None else (_as_rad(g) if _is_exact_notation(g, gold) and not g.percent else None)
-    pr = radical_value(pred) if p is None else (_as_rad(p) if _is_exact_notation(p, pred) and not p.percent else None)
-    if gr is None or pr is None:
-        return None
-    return gr == pr
+        return _compare_values(g, p)
+    gr = radical_value(gold) if g is None else (_as_rad(g) if g.ulp is None and not g.percent else None)
+    pr = radical_value(pred) if p is None else (_as_rad(p) if p.ulp is None and not p.percent else None)
+    if gr is not None and pr is not None:
+        return gr == pr
+    if g is not None and g.ulp is not None and not g.percent and pr is not None:
+        return _rad_within(pr, g.value, g.ulp / 2)  # "1.41" for sqrt(2)-valued answers
+    if p is not None and p.ulp is not None and not p.percent and gr is not None:
+        return False  # a decimal for an exact radical is a rounded value, not the answer
+    return None
 
 
 def _split_top(s: str) -> list[str] | None:
@@ -538,3 +945,83 @@ def string_key(s: str) -> str:
     s = _STR_NORM_RE.sub("", s)
     s = s.replace("{", "").replace("}", "").replace(" ", "").replace("\\", "")
     return s.lower()
+
+
+# ----------------------------------------------------------------------------------------------
+# compound quantities, inequalities as intervals, answers given as several boxes
+# ----------------------------------------------------------------------------------------------
+
+_UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm|textrm)\s*\{([^{}]*)\}")
+_COMPOUND_PART_RE = re.compile(r"\s*(?:,|\band\b|\+)?\s*([-+]?\d+(?:\.\d+)?)\s*([a-zA-Z]+)\.?")
+
+
+def compound_quantity(s: str) -> list[tuple[Fraction, str]] | None:
+    """``[(7, "feet"), (2, "inche")]`` for a quantity written as two or more number-unit pairs
+    (``7 feet 2 inches``, ``2 \\text{ hours } 15 \\text{ minutes}``, ``3 h and 20 min``); None otherwise.
+    Units are lower-cased with a plural ``s`` dropped so both sides normalise alike."""
+    if not s or len(s) > 200 or not any(c.isalpha() for c in s):
+        return None
+    t = _UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", s).replace("~", " ")
+    parts = []
+    pos = 0
+    while pos < len(t):
+        m = _COMPOUND_PART_RE.match(t, pos)
+        if m is None:
+            break
+        unit = m.group(2).lower()
+        if unit in _NOT_UNITS or unit in ("and", "or", "x", "y", "z", "n", "k"):
+            return None
+        if len(unit) > 3 and unit.endswith("s"):
+            unit = unit[:-1]
+        parts.append((Fraction(m.group(1)), unit))
+        pos = m.end()
+    if t[pos:].strip(" ."):
+        return None
+    return parts if len(parts) >= 2 else None
+
+
+_REL_SPLIT_RE = re.compile(r"(<|>|\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\lt(?![a-zA-Z])|\\gt(?![a-zA-Z]))")
+_VAR_RE = re.compile(r"^[a-zA-Z](?:_\{?\w{1,3}\}?)?$")
+
+
+def looks_like_interval(s: str) -> bool:
+    """``(a, b]``, ``[a, \\infty)``, unions of those."""
+    s = s.strip()
+    return len(s) >= 5 and s[0] in "([" and s[-1] in ")]" and ("," in s) and "<" not in s and ">" not in s
+
+
+def inequality_as_interval(s: str) -> str | None:
+    """``-1 < x \\le 4`` -> ``(-1, 4]``, ``x \\ge 5`` -> ``[5, \\infty)``, ``x < 2`` -> ``(-\\infty, 2)``
+    (one variable, one or two bounds); None for anything else."""
+    if len(s) > 200:
+        return None
+    s = re.sub(r"^[a-zA-Z]\s*\\in\s*", "", s.strip())
+    parts = [p.strip() for p in _REL_SPLIT_RE.split(s)]
+    low = {"<": "(", "\\lt": "(", "\\le": "["}
+    high = {"<": ")", "\\lt": ")", "\\le": "]"}
+    flip = {">": "<", "\\gt": "<", "\\ge": "\\le"}
+    if len(parts) == 3:
+        a, op, b = parts
+        if _VAR_RE.match(a) and b and not _VAR_RE.match(b):
+            if op in low:
+                return f"(-\\infty, {b}{high[op]}"
+            return f"{low[flip[op]]}{b}, \\infty)"
+        if _VAR_RE.match(b) and a and not _VAR_RE.match(a):
+            if op in low:
+                return f"{low[op]}{a}, \\infty)"
+            return f"(-\\infty, {a}{high[flip[op]]}"
+        return None
+    if len(parts) == 5:
+        a, op1, v, op2, b = parts
+        if not _VAR_RE.match(v) or not a or not b:
+            return None
+        if op1 in low and op2 in low:
+            return f"{low[op1]}{a}, {b}{high[op2]}"
+        if op1 in flip and op2 in flip:  # b < x < a written downwards
+            return f"{low[flip[op2]]}{b}, {a}{high[flip[op1]]}"
+    return None
+
+
+def strip_assignment(s: str) -> str:
+    """``x = 2`` -> ``2`` (a single variable, optionally subscripted, then ``=``)."""
+    return _ASSIGN_RE.sub("", s.strip(), count=1)

@@ -291,21 +291,24 @@ class VerifierPool:
             w.kill()
 
     # -- public ---------------------------------------------------------------------------
-    def run(self, gold: str, pred: str, timeout: float, wait_timeout: float) -> JobResult:
-        """Compare ``gold``/``pred`` in a worker within ``timeout`` s of compute. Never raises."""
+    def run(self, gold: str, pred: str, timeout: float, wait_timeout: float, mode: str = "nft") -> JobResult:
+        """Compare ``gold``/``pred`` in a worker within ``timeout`` s of compute. Never raises.
+
+        ``mode``: ``"nft"`` (cleaned answers, :func:`nft.reward._worker.mv_equal`) or ``"math_verify"``
+        (a gold answer and a whole response, :func:`nft.reward._worker.plain_math_verify`)."""
         if self._processes_unavailable is not None:
-            return _run_in_thread(gold, pred, timeout)
+            return _run_in_thread(gold, pred, timeout, mode)
         try:
             w = self._checkout(wait_timeout)
         except OSError as e:  # cannot create processes here at all: degrade to threads
             self._processes_unavailable = f"{type(e).__name__}: {e}"
-            return _run_in_thread(gold, pred, timeout)
+            return _run_in_thread(gold, pred, timeout, mode)
         except BaseException as e:  # a worker failed to start this time
             return JobResult("error", error=f"{type(e).__name__}: {e}"[:300])
         if w is None:
             return JobResult("timeout", error=f"no verifier worker free within {wait_timeout:.1f}s")
         try:
-            w.conn.send((gold, pred))
+            w.conn.send((gold, pred, mode))
             if w.conn.poll(timeout):
                 reply = w.conn.recv()
             else:
@@ -352,12 +355,12 @@ class VerifierPool:
             self._stop_zygote()
 
 
-def _run_in_thread(gold: str, pred: str, timeout: float) -> JobResult:
+def _run_in_thread(gold: str, pred: str, timeout: float, mode: str = "nft") -> JobResult:
     box: list = []
 
     def target():
         try:
-            box.append(("ok",) + _worker.mv_equal(gold, pred))
+            box.append(("ok",) + _worker.run_job(gold, pred, mode))
         except BaseException as e:
             box.append(("error", f"{type(e).__name__}: {str(e)[:200]}"))
 

@@ -14,7 +14,7 @@ import threading
 import time
 from functools import lru_cache
 
-from nft.reward._extract import latex_for_math_verify, string_key
+from nft.reward._extract import latex_for_math_verify, number_value, string_key
 
 _mv = None
 _CFG = None
@@ -51,6 +51,62 @@ def _parse_gold(s: str):
     return _parse(s)
 
 
+def _numbers_differ(g: list, p: list) -> bool:
+    """True when math-verify accepted two closed-form numbers that are not equal.
+
+    math-verify compares numbers after rounding to 6 decimals, which equates ``e^{-30}`` and
+    ``e^{-31}`` or ``1/3^{50}`` and ``1/3^{51}``. Here both parsed values are evaluated to 60 digits:
+    with no decimal on either side they must agree to 40 significant digits (exact equality for any
+    closed form sympy evaluates); a decimal answer for an exact ground truth must equal it up to the
+    binary representation of the decimal (relative 1e-12: a rounded value such as ``0.6667`` for
+    ``2/3`` is not the answer); a decimal ground truth allows a relative 1e-6 — relative, so
+    the tolerance never spans a change of magnitude. Sets, intervals, equations and expressions
+    with symbols are left to math-verify."""
+    import sympy
+
+    a, b = g[0], p[0]
+    if not isinstance(a, sympy.Expr) or not isinstance(b, sympy.Expr):
+        return False
+    if a.free_symbols or b.free_symbols or not a.is_number or not b.is_number:
+        return False
+    gold_decimal = bool(a.atoms(sympy.Float))
+    pred_decimal = bool(b.atoms(sympy.Float))
+    try:
+        va, vb = sympy.N(a, 60), sympy.N(b, 60)
+        diff = abs(complex(sympy.N(va - vb, 60)))
+        scale = max(abs(complex(va)), abs(complex(vb)))
+    except Exception:  # noqa: BLE001 - not evaluable: keep math-verify's verdict
+        return False
+    if scale == 0 or diff != diff or scale != scale:
+        return False
+    # a decimal parsed as a binary float (0.1) carries ~1e-17 of representation error
+    rel = 1e-6 if gold_decimal else (1e-12 if pred_decimal else 1e-40)
+    return diff > rel * scale
+
+
+def _rounded_gold_verdict(gold: str, p: list) -> bool | None:
+    """A ground truth written as a plain decimal (``7.85``: the problem may have rounded) and an
+    answer that is a closed-form number (``\\frac{5\\pi}{2}``): right iff the answer lies strictly
+    within half a unit of the ground truth's last digit — the fast path's rule for decimals
+    (:func:`nft.reward._extract._compare_values`), applied here to values only sympy can evaluate.
+    None when the rule does not apply."""
+    import sympy
+
+    n = number_value(gold)
+    if n is None or n.ulp is None or n.percent:
+        return None
+    b = p[0]
+    if not isinstance(b, sympy.Expr) or b.free_symbols or not b.is_number:
+        return None
+    try:
+        diff = sympy.N(b - sympy.Rational(n.value.numerator, n.value.denominator), 40)
+        if not diff.is_real:
+            return None
+        return bool(abs(diff) < sympy.Rational(n.ulp.numerator, 2 * n.ulp.denominator))
+    except Exception:  # noqa: BLE001 - not evaluable: leave it to math-verify
+        return None
+
+
 def mv_equal(gold: str, pred: str) -> tuple[bool, str]:
     """``(equal, how)`` for cleaned gold/pred answer strings via math-verify, with a textual
     fallback when one side does not parse (e.g. ``\\text{Evelyn}`` vs ``Evelyn``)."""
@@ -58,11 +114,50 @@ def mv_equal(gold: str, pred: str) -> tuple[bool, str]:
     g = _parse_gold(gold)
     p = _parse(pred)
     if g and p:
+        rounded = _rounded_gold_verdict(gold, p)
+        if rounded is not None:
+            return rounded, "math_verify"
         if _mv.verify(g, p, timeout_seconds=None):
+            if _numbers_differ(g, p):
+                return False, "math_verify"
             return True, "math_verify"
     if string_key(gold) == string_key(pred) and string_key(gold):
         return True, "string"
     return False, "math_verify" if (g and p) else "string"
+
+
+_PLAIN_METRIC = None
+
+
+def plain_math_verify(gold: str, response: str) -> tuple[bool, str]:
+    """math-verify called the way the NFT authors' ``verifier.py::math_verify_compute_score`` calls
+    it (and verl's ``utils/reward_score/math_verify.py::compute_score`` at the commit they pin):
+    ``math_metric`` with LaTeX extraction for the gold wrapped in ``\\boxed{}``, expression + LaTeX
+    extraction over the *whole* response, any exception scored wrong. Runs in a worker process's
+    main thread, so math-verify's own ``signal`` timeouts work as in their trainer."""
+    global _PLAIN_METRIC
+    _load()
+    if _PLAIN_METRIC is None:
+        from math_verify import ExprExtractionConfig, LatexExtractionConfig
+        from math_verify.metric import math_metric
+
+        _PLAIN_METRIC = math_metric(
+            gold_extraction_target=(LatexExtractionConfig(),),
+            pred_extraction_target=(ExprExtractionConfig(), LatexExtractionConfig()),
+        )
+    try:
+        score, _ = _PLAIN_METRIC(["\\boxed{" + gold + "}"], [response])
+    except Exception:  # noqa: BLE001 - their bare try/except: an error is a wrong answer
+        score = 0.0
+    return bool(score > 0.5), "math_verify_plain"
+
+
+def run_job(gold: str, pred: str, mode: str) -> tuple[bool, str]:
+    if mode == "math_verify":
+        return plain_math_verify(gold, pred)
+    if mode == "nft":
+        return mv_equal(gold, pred)
+    raise ValueError(f"unknown verifier job mode {mode!r} (expected 'nft' or 'math_verify')")
 
 
 def _limit_memory(limit_bytes: int | None) -> None:
@@ -107,8 +202,8 @@ def worker_main(conn, memory_limit_bytes: int | None) -> None:
         if job is None:
             return
         try:
-            gold, pred = job
-            eq, how = mv_equal(gold, pred)
+            gold, pred, mode = job if len(job) == 3 else (*job, "nft")
+            eq, how = run_job(gold, pred, mode)
             reply = ("ok", bool(eq), how)
         except BaseException as e:  # MemoryError, RecursionError, sympy internals ...
             reply = ("error", f"{type(e).__name__}: {str(e)[:200]}")
