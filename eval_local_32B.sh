@@ -11,9 +11,12 @@
 # starting with '-' on is passed to `python -m nft.eval run` (it overrides the settings below).
 # Environment: DATA_DIR (benchmark files, default data), OUTPUT (default eval_results/32B), TP (vLLM tensor
 # parallel size, default 4), BENCHMARKS (comma list), N_SAMPLES (paper | K | name=K,...), REFERENCE
-# (7B|32B|all|none), PYTHON, DRY_RUN=1 (print the command only).
+# (7B|32B|all|none), PYTHON, DRY_RUN=1 (print the command only),
+# PRESET=paper (default; the settings above) | authors: the authors' evaluation script,
+#   prompt 512 + response 3584, temperature 0.6, top-p 0.7 (their eval_local_32B.sh:3-9);
+#   output then defaults to eval_results/32B-authors and the table names the settings.
 set -euo pipefail
-PRESET=32B
+SIZE=32B
 DEFAULT_TP=4
 
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/recipes/eval_common.sh"

@@ -11,9 +11,12 @@
 # starting with '-' on is passed to `python -m nft.eval run` (it overrides the settings below).
 # Environment: DATA_DIR (benchmark files, default data), OUTPUT (default eval_results/7B), TP (vLLM tensor
 # parallel size, default 1), BENCHMARKS (comma list), N_SAMPLES (paper | K | name=K,...), REFERENCE
-# (7B|32B|all|none), PYTHON, DRY_RUN=1 (print the command only).
+# (7B|32B|all|none), PYTHON, DRY_RUN=1 (print the command only),
+# PRESET=paper (default; the settings above) | authors: the authors' evaluation script,
+#   prompt 1024 + response 7168, temperature 1.0, top-p 0.7 (their eval_local_7B.sh:3-9);
+#   output then defaults to eval_results/7B-authors and the table names the settings.
 set -euo pipefail
-PRESET=7B
+SIZE=7B
 DEFAULT_TP=1
 
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/recipes/eval_common.sh"

@@ -1,4 +1,5 @@
-# Shared by eval_local_7B.sh and eval_local_32B.sh (sourced, not run): they set PRESET and DEFAULT_TP.
+# Shared by eval_local_7B.sh and eval_local_32B.sh (sourced, not run): they set SIZE and DEFAULT_TP;
+# PRESET=paper|authors (environment) picks the paper's or the authors' sampling settings for that size.
 # usage: bash eval_local_<SIZE>.sh MODEL_OR_CHECKPOINT [MORE ...] [extra nft.eval options]
 models=()
 while [[ $# -gt 0 && "$1" != -* ]]; do
@@ -9,14 +10,21 @@ if [[ ${#models[@]} -eq 0 ]]; then
   echo "usage: bash $(basename "$0") MODEL_OR_CHECKPOINT [MORE ...] [extra nft.eval options]" >&2
   exit 2
 fi
+PRESET=${PRESET:-paper}
+case "$PRESET" in
+  paper) out_default="eval_results/$SIZE" ;;
+  authors) out_default="eval_results/$SIZE-authors" ;;
+  *) echo "error: PRESET=$PRESET is not one of paper, authors" >&2; exit 2 ;;
+esac
 cmd=("${PYTHON:-python}" -m nft.eval run "${models[@]}"
-  --preset "$PRESET"
+  --preset "$SIZE"
+  --settings "$PRESET"
   --tp "${TP:-$DEFAULT_TP}"
   --data-dir "${DATA_DIR:-data}"
-  --output "${OUTPUT:-eval_results/$PRESET}"
+  --output "${OUTPUT:-$out_default}"
   --benchmarks "${BENCHMARKS:-aime24,math500,aime25,amc23,olympiadbench,minerva}"
   --n-samples "${N_SAMPLES:-paper}"
-  --reference "${REFERENCE:-$PRESET}"
+  --reference "${REFERENCE:-$SIZE}"
   "$@")
 if [[ "${DRY_RUN:-0}" == 1 ]]; then
   printf '%q ' "${cmd[@]}"

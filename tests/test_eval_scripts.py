@@ -57,3 +57,40 @@ def test_script_runs_on_cpu_with_tiny_model(tmp_path):
     assert res["benchmarks"]["math500"]["headline_metric"] == "avg@1"
     assert "| paper 7B: + NFT |" in (out / "table.md").read_text()
     assert "| tiny |" in p.stdout
+
+
+@pytest.mark.parametrize("script,size,temp,prompt,resp", [
+    ("eval_local_7B.sh", "7B", 1.0, 1024, 7168),   # NVlabs/NFT eval_local_7B.sh:3-9
+    ("eval_local_32B.sh", "32B", 0.6, 512, 3584),  # NVlabs/NFT eval_local_32B.sh:3-9
+])
+def test_authors_settings(script, size, temp, prompt, resp):
+    p = _run(script, "/models/base", DRY_RUN="1", PRESET="authors")
+    assert p.returncode == 0, p.stderr
+    argv = p.stdout.split()
+    assert argv[argv.index("--settings") + 1] == "authors"
+    assert argv[argv.index("--output") + 1] == f"eval_results/{size}-authors"
+    assert argv[argv.index("--reference") + 1] == size
+    s = _settings(build_parser().parse_args(argv[3:]))
+    assert (s.temperature, s.top_p, s.max_prompt_length, s.max_response_length) == (temp, 0.7, prompt, resp)
+    paper = _run(script, "/models/base", DRY_RUN="1").stdout.split()
+    assert paper[paper.index("--settings") + 1] == "paper"
+    bad = _run(script, "/models/base", DRY_RUN="1", PRESET="paperz")
+    assert bad.returncode == 2 and "PRESET=paperz is not one of paper, authors" in bad.stderr
+
+
+def test_table_names_the_settings(tmp_path):
+    from nft.local.tiny_model import build_tiny_model
+
+    model = build_tiny_model(str(tmp_path / "tiny"))
+    out = tmp_path / "out"
+    p = _run("eval_local_7B.sh", model, "--label", "tiny", "--limit", "1", "--max-response-length", "4",
+             "--n-samples", "2", "--no-progress", PRESET="authors", DATA_DIR=FIXTURES, OUTPUT=str(out),
+             BENCHMARKS="math500")
+    assert p.returncode == 0, p.stderr[-2000:]
+    line = ("Settings: authors + --max-response-length 7B (NVlabs/NFT eval_local_7B.sh:3-9): temperature 1, "
+            "top-p 0.7, prompt 1024 + response 4 tokens, seed 0.")
+    assert line in (out / "table.md").read_text()
+    assert line in (out / "tiny" / "table.md").read_text()
+    assert line in p.stdout
+    res = json.loads((out / "tiny" / "results.json").read_text())
+    assert res["settings_name"] == "authors + --max-response-length" and res["settings"]["max_prompt_length"] == 1024

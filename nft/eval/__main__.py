@@ -16,7 +16,7 @@ import sys
 import time
 
 from .benchmarks import BENCHMARKS, default_num_samples, load_benchmark_file, resolve_benchmarks
-from .generate import PRESETS, GenSettings, generate, write_responses_parquet
+from .generate import PRESETS, SETTINGS, GenSettings, generate, settings_description, write_responses_parquet
 from .model import default_label, resolve_model
 from .score import compute_results, load_responses_parquet, score_records
 from .table import load_results, render_table
@@ -55,7 +55,11 @@ def _add_gen_args(p: argparse.ArgumentParser) -> None:
                    help="HF folder or verl FSDP checkpoint (global_step_N[/actor]); repeat for several")
     p.add_argument("--label", action="append", default=None, help="row label per --model (default: folder name)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="7B",
-                   help="paper settings: 7B = T 1.0, top-p 0.7, 512+3584 tokens; 32B = T 0.6, top-p 0.7, 2048+14336")
+                   help="model size whose settings to use (see --settings)")
+    p.add_argument("--settings", choices=sorted(SETTINGS), default="paper",
+                   help="paper (default): 7B = T 1.0, top-p 0.7, 512+3584 tokens; 32B = T 0.6, top-p 0.7, 2048+14336. "
+                        "authors (their eval_local_<size>.sh): 7B = T 1.0, top-p 0.7, 1024+7168; 32B = T 0.6, "
+                        "top-p 0.7, 512+3584")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
     p.add_argument("--max-prompt-length", type=int)
@@ -88,12 +92,20 @@ def _add_score_args(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(a) -> GenSettings:
-    base = dict(PRESETS[a.preset])
+    base = dict(SETTINGS[getattr(a, "settings", "paper")][a.preset])
     for name in ("temperature", "top_p", "max_prompt_length", "max_response_length"):
         v = getattr(a, name)
         if v is not None:
             base[name] = v
     return GenSettings(**base, seed=a.seed, chat_template=not a.no_chat_template)
+
+
+def _settings_name(a) -> str:
+    """``paper`` / ``authors``, or ``<name> + overrides`` when a command-line option changed one."""
+    name = getattr(a, "settings", "paper")
+    changed = [f"--{n.replace('_', '-')}" for n in ("temperature", "top_p", "max_prompt_length", "max_response_length")
+               if getattr(a, n) is not None]
+    return f"{name} + {' '.join(changed)}" if changed else name
 
 
 def _load_problems(a):
@@ -146,6 +158,8 @@ def _generate_all(a):
                         progress=not a.no_progress)
         write_responses_parquet(recs, os.path.join(out, "responses.parquet"))
         meta = {"model": os.path.abspath(model), "hf_model": os.path.abspath(hf), "settings": settings.__dict__,
+                "settings_name": _settings_name(a), "settings_size": a.preset,
+                "settings_description": settings_description(_settings_name(a), a.preset, settings),
                 "n_samples": {b: nfun(b) for b in files},
                 "backends": sorted({r.get("backend", "?") for r in recs}),
                 "benchmark_files": {b: os.path.abspath(f) for b, f in files.items()},
@@ -180,13 +194,21 @@ def cmd_generate(a) -> int:
     return 0
 
 
+def _settings_note(results: list[dict]) -> str:
+    """The generation settings behind the rows (one line per distinct setting)."""
+    lines = list(dict.fromkeys(r["settings_description"] for r in results if r.get("settings_description")))
+    return ("\n" + "\n".join(lines) + "\n") if lines else ""
+
+
 def cmd_run(a) -> int:
     results = []
     for label, out, recs, meta in _generate_all(a):
         res = _score_and_write(recs, out, label, a, meta)
+        with open(os.path.join(out, "table.md"), "a", encoding="utf-8") as f:
+            f.write(_settings_note([res]))
         _print_summary(res)
         results.append(res)
-    table = render_table(results, reference=a.reference, with_ci=a.ci)
+    table = render_table(results, reference=a.reference, with_ci=a.ci) + _settings_note(results)
     with open(os.path.join(a.output, "table.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(table)

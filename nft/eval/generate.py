@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from .benchmarks import Problem
 from .cache import open_append, read_records, record_key, settings_key
 
-__all__ = ["GENERATIONS_FILE", "PRESETS", "GenSettings", "generate", "pick_backend", "write_responses_parquet"]
+__all__ = ["AUTHORS_PRESETS", "GENERATIONS_FILE", "PRESETS", "SETTINGS", "SETTINGS_SOURCES", "GenSettings", "generate",
+           "pick_backend", "settings_description", "write_responses_parquet"]
 
 GENERATIONS_FILE = "generations.jsonl"
 
@@ -46,6 +47,29 @@ PRESETS: dict[str, dict] = {
     "7B": dict(temperature=1.0, top_p=0.7, max_prompt_length=512, max_response_length=3584),
     "32B": dict(temperature=0.6, top_p=0.7, max_prompt_length=2048, max_response_length=14336),
 }
+
+# The authors' evaluation scripts (github.com/NVlabs/NFT @ b358fae), by file name: eval_local_7B.sh:3-9
+# (context 8192 = prompt 1024 + response 7168, top-p 0.7, top-k -1, temperature 1.0, n 1) and
+# eval_local_32B.sh:3-9 (context 4096 = prompt 512 + response 3584, top-p 0.7, top-k -1, temperature 0.6).
+# Their save_path lines name the other model (eval_local_7B.sh:2 ./NFT_32B, eval_local_32B.sh:2 ./NFT_7B),
+# so the two files' contexts may be swapped; `--preset 32B --settings authors` gives the other file's.
+# top-k -1 is both backends' default (no top-k), so it needs no field.
+AUTHORS_PRESETS: dict[str, dict] = {
+    "7B": dict(temperature=1.0, top_p=0.7, max_prompt_length=1024, max_response_length=7168),
+    "32B": dict(temperature=0.6, top_p=0.7, max_prompt_length=512, max_response_length=3584),
+}
+SETTINGS: dict[str, dict[str, dict]] = {"paper": PRESETS, "authors": AUTHORS_PRESETS}
+SETTINGS_SOURCES: dict[str, dict[str, str]] = {
+    "paper": {"7B": "arXiv 2505.18116 (context as in training)", "32B": "arXiv 2505.18116 (context as in training)"},
+    "authors": {"7B": "NVlabs/NFT eval_local_7B.sh:3-9", "32B": "NVlabs/NFT eval_local_32B.sh:3-9"},
+}
+
+
+def settings_description(name: str, size: str, s: "GenSettings") -> str:
+    """One line for tables: which settings produced the numbers."""
+    return (f"Settings: {name} {size} ({SETTINGS_SOURCES.get(name.split(' ')[0], {}).get(size, 'custom')}): temperature "
+            f"{s.temperature:g}, top-p {s.top_p:g}, prompt {s.max_prompt_length} + response {s.max_response_length} "
+            f"tokens, seed {s.seed}.")
 
 
 def _problem_seed(seed: int, pid: str) -> int:
