@@ -14,7 +14,8 @@
 # (7B|32B|all|none), PYTHON, DRY_RUN=1 (print the command only),
 # PRESET=paper (default; the settings above) | authors: the authors' evaluation script,
 #   prompt 512 + response 3584, temperature 0.6, top-p 0.7 (their eval_local_32B.sh:3-9);
-#   output then defaults to eval_results/32B-authors and the table names the settings.
+#   PRESET=authors-by-path: the authors' script whose save_path names this size instead;
+#   output then defaults to eval_results/32B-$PRESET and the table names the settings.
 set -euo pipefail
 SIZE=32B
 DEFAULT_TP=4

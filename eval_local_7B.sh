@@ -14,7 +14,8 @@
 # (7B|32B|all|none), PYTHON, DRY_RUN=1 (print the command only),
 # PRESET=paper (default; the settings above) | authors: the authors' evaluation script,
 #   prompt 1024 + response 7168, temperature 1.0, top-p 0.7 (their eval_local_7B.sh:3-9);
-#   output then defaults to eval_results/7B-authors and the table names the settings.
+#   PRESET=authors-by-path: the authors' script whose save_path names this size instead;
+#   output then defaults to eval_results/7B-$PRESET and the table names the settings.
 set -euo pipefail
 SIZE=7B
 DEFAULT_TP=1

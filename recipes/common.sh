@@ -160,8 +160,8 @@ nft_preset_args() {
   nft_preset_row "data.truncation" "error" "left" "$S:$L_trunc"
   nft_preset_row "ALGO=rft: $pl.normalize" "0 (weight 1)" "1 (weight 1 - r)" "$S:$L_nw,$L_norm"
   if [[ "$S" == "train_32B.sh" ]]; then
-    nft_preset_row "ALGO=dapo: reward.reward_manager.name + reward_kwargs.overlong_buffer_cfg" "naive, none" \
-      "dapo, enable len=4096 penalty=1.0, max_resp_len=\$MAX_RESPONSE_LEN" "train_32B.sh:53-58"
+    nft_preset_row "ALGO=dapo: reward.reward_manager + reward_kwargs.overlong_buffer_cfg" "the yaml's, none" \
+      "verl's dapo, enable len=4096 penalty=1.0, max_resp_len=\$MAX_RESPONSE_LEN" "train_32B.sh:53-58"
   else
     nft_preset_row "ALGO=dapo: overlong penalty" "none" "none (same)" "train_7B.sh:19-21"
   fi
@@ -182,7 +182,7 @@ nft_preset_args() {
     PRESET_ARGS=("$pl.aggregation=authors" "$pl.authors_dp_size=$dp"
                  "+reward.custom_reward_function.reward_kwargs.grader=authors" data.truncation=left)
     if [[ "$ALGO" == "dapo" && "$S" == "train_32B.sh" ]]; then
-      PRESET_ARGS+=(reward.reward_manager.name=dapo
+      PRESET_ARGS+=(reward.reward_manager.source=register reward.reward_manager.name=dapo
                     +reward.reward_kwargs.overlong_buffer_cfg.enable=true
                     +reward.reward_kwargs.overlong_buffer_cfg.len=4096
                     +reward.reward_kwargs.overlong_buffer_cfg.penalty_factor=1.0

