@@ -244,8 +244,8 @@ def _flag(value: Any, name: str, default: bool) -> bool:
         return default
     if isinstance(value, bool):
         return value
-    if type(value).__name__ == "bool_":  # numpy.bool_ (verl's non_tensor_batch values)
-        return bool(value)
+    if getattr(getattr(value, "dtype", None), "kind", None) == "b" and getattr(value, "ndim", 1) == 0:
+        return bool(value)  # a numpy bool scalar (verl's non_tensor_batch values)
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):

@@ -1,0 +1,50 @@
+"""``truncated_is_negative`` for any reward function (pure Python; verl is not imported here).
+
+:func:`nft.reward.compute_score` applies the rule itself. :func:`negative_if_truncated` gives the same
+behaviour to another reward function (a custom task's scorer) under
+:class:`nft.reward.manager.NFTRewardManager`, which sets ``extra_info["truncated"]``:
+
+* ``truncated_is_negative`` (a reward kwarg, default True) and ``extra_info["truncated"]`` true ->
+  ``score = -1``, ``acc = 0`` whatever the wrapped function said;
+* every result carries ``truncated`` (verl stacks result keys across samples, so it must be present
+  on all of them).
+
+:func:`toy_compute_score` is the CPU quickstart's toy task (``nft.local.toy_task.compute_score``)
+wrapped this way; ``tests/test_reward_truncation_e2e.py`` trains through verl's real loop with it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["negative_if_truncated", "toy_compute_score"]
+
+
+def negative_if_truncated(fn: Callable[..., Any]) -> Callable[..., dict]:
+    """Wrap ``fn(data_source, solution_str, ground_truth, extra_info=None, **kwargs)`` (returning a
+    dict with ``score`` or a number) so that truncated responses score -1 (see the module docstring).
+    ``truncated_is_negative`` is consumed here and not passed on."""
+    from nft.reward import _flag, _truncated
+
+    @functools.wraps(fn)
+    def wrapped(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any) -> dict:
+        negative = _flag(kwargs.pop("truncated_is_negative", None), "reward_kwargs.truncated_is_negative", True)
+        truncated = _truncated(extra_info)
+        out = fn(data_source, solution_str, ground_truth, extra_info, **kwargs)
+        res = dict(out) if isinstance(out, dict) else {"score": float(out), "acc": 1.0 if float(out) > 0 else 0.0}
+        res["truncated"] = truncated
+        if truncated and negative:
+            res["score"] = -1.0
+            res["acc"] = 0.0
+        return res
+
+    return wrapped
+
+
+def toy_compute_score(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any) -> dict:
+    """The toy task's reward with truncated responses negative."""
+    from nft.local.toy_task import compute_score
+
+    return negative_if_truncated(compute_score)(data_source, solution_str, ground_truth, extra_info, **kwargs)
