@@ -18,7 +18,7 @@ import time
 from .benchmarks import BENCHMARKS, default_num_samples, load_benchmark_file, resolve_benchmarks
 from .generate import PRESETS, SETTINGS, GenSettings, generate, settings_description, write_responses_parquet
 from .model import default_label, resolve_model
-from .score import compute_results, load_responses_parquet, score_records
+from .score import compute_results, load_responses_parquet, parse_graders, render_grader_table, score_records
 from .table import load_results, render_table
 
 DEFAULT_BENCHMARKS = ",".join(BENCHMARKS)  # aime24,math500,aime25,amc23,olympiadbench,minerva
@@ -230,7 +230,27 @@ def cmd_score(a) -> int:
     if label is None:
         label = os.path.splitext(os.path.basename(a.responses[0]))[0] if len(a.responses) == 1 else "responses"
     meta = {"responses_files": [os.path.abspath(p) for p in a.responses]}
-    res = _score_and_write(recs, a.output, label, a, meta)
+    graders = parse_graders(a.grader)
+    if graders == ["nft"]:
+        res = _score_and_write(recs, a.output, label, a, meta)
+    else:  # one results file per grader, the first as results.json/table.md, a grader comparison table
+        by_grader = {}
+        os.makedirs(a.output, exist_ok=True)
+        for g in graders:
+            scored = score_records(recs, a.output, timeout=a.timeout, num_workers=a.num_workers,
+                                   progress=not a.no_progress, grader=g)
+            by_grader[g] = compute_results(scored, label=label, n_boot=a.n_boot, seed=a.boot_seed,
+                                           meta={**meta, "grader": g})
+            name = "results.json" if g == graders[0] else f"results_{g}.json"
+            with open(os.path.join(a.output, name), "w", encoding="utf-8") as f:
+                json.dump(by_grader[g], f, indent=1, ensure_ascii=False)
+        res = by_grader[graders[0]]
+        with open(os.path.join(a.output, "table.md"), "w", encoding="utf-8") as f:
+            f.write(render_table([res], reference=a.reference, with_ci=a.ci))
+        comparison = render_grader_table(by_grader)
+        with open(os.path.join(a.output, "graders.md"), "w", encoding="utf-8") as f:
+            f.write(comparison)
+        print(comparison)
     _print_summary(res)
     print(render_table([res], reference=a.reference, with_ci=a.ci))
     print(f"[nft.eval] results: {os.path.join(a.output, 'results.json')}", file=sys.stderr)
@@ -268,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, help="output folder (results.json, table.md, scores.jsonl)")
     s.add_argument("--label", default=None, help="row label (default: file name)")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--grader", default="nft",
+                   help="comma-separated graders: nft (default, nft.reward), authors (the NFT authors' training "
+                        "reward, routed per data_source), math-verify (plain math-verify over the whole response); "
+                        "several give one column per grader in graders.md (results.json/table.md: the first)")
     _add_score_args(s)
     s.set_defaults(func=cmd_score)
     t = sub.add_parser("table", help="one table from several results.json")

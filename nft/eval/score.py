@@ -17,7 +17,8 @@ from .benchmarks import problem_id as make_problem_id
 from .cache import open_append, read_records, record_key
 from .metrics import aggregate, default_ks, problem_metrics
 
-__all__ = ["SCORES_FILE", "compute_results", "load_responses_parquet", "score_records"]
+__all__ = ["SCORES_FILE", "compute_results", "load_responses_parquet", "parse_graders", "render_grader_table",
+           "score_records"]
 
 SCORES_FILE = "scores.jsonl"
 
@@ -101,15 +102,23 @@ def score_records(
     num_workers: int | None = None,
     progress: bool = True,
     responses_per_call: int = 512,
+    grader: str = "nft",
 ) -> list[dict]:
     """Adds ``acc`` (0/1 per response) and ``pred`` (verifier's extracted answer) to each record,
     calling ``nft.reward.score_batch`` on chunks of about ``responses_per_call`` responses; finished
-    problems are cached in ``<out_dir>/scores.jsonl``."""
+    problems are cached in ``<out_dir>/scores.jsonl``.
+
+    ``grader``: ``nft`` (default), ``authors`` (the NFT authors' reward, routed on each record's
+    ``data_source``) or ``math-verify`` (plain math-verify over the whole response); each grader
+    has its own cache entries."""
     from tqdm import tqdm
 
+    grader = parse_graders(grader)[0]
     cache_path = os.path.join(out_dir, SCORES_FILE)
     done = read_records(cache_path)
-    keys = [record_key(r["benchmark"], r["problem_id"], _resp_hash(r)) for r in records]
+    # the default grader keeps the key it always had, so existing caches stay valid
+    tail = () if grader == "nft" else (f"grader={grader}",)
+    keys = [record_key(r["benchmark"], r["problem_id"], _resp_hash(r), *tail) for r in records]
     todo = [i for i, k in enumerate(keys) if k not in done]
     if len(todo) < len(records):
         print(f"[nft.eval] resuming: {len(records) - len(todo)}/{len(records)} problems already scored "
@@ -126,11 +135,17 @@ def score_records(
                     chunk.append(todo[pos])
                     size += len(records[todo[pos]]["responses"])
                     pos += 1
-                sols, gts = [], []
+                sols, gts, sources = [], [], []
                 for i in chunk:
+                    m = len(records[i]["responses"])
                     sols.extend(records[i]["responses"])
-                    gts.extend([records[i]["ground_truth"]] * len(records[i]["responses"]))
-                scored = score_batch(sols, gts, timeout=timeout, num_workers=num_workers, progress=False)
+                    gts.extend([records[i]["ground_truth"]] * m)
+                    sources.extend([records[i].get("data_source") or records[i]["benchmark"]] * m)
+                if grader == "nft":
+                    scored = score_batch(sols, gts, timeout=timeout, num_workers=num_workers, progress=False)
+                else:
+                    scored = score_batch(sols, gts, timeout=timeout, num_workers=num_workers, progress=False,
+                                         grader=grader, data_sources=sources)
                 if len(scored) != len(sols):
                     raise RuntimeError(f"score_batch returned {len(scored)} results for {len(sols)} responses")
                 at = 0
@@ -193,3 +208,41 @@ def compute_results(scored: list[dict], *, label: str, n_boot: int = 1000, seed:
     average = sum(v["headline"] for v in benches.values()) / len(benches)
     return {"label": label, **(meta or {}), "benchmarks": benches, "average": average, "problems": problems_out}
 
+
+
+#: graders ``--grader`` accepts (nft.reward.GRADERS, repeated here so that parsing needs no import)
+GRADER_NAMES = ("nft", "authors", "math-verify")
+
+
+def parse_graders(spec) -> list[str]:
+    """``"nft,authors,math-verify"`` (or a list) -> the graders in order, without repeats; a clear
+    ``ValueError`` naming ``--grader`` for an unknown or empty one."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for item in items:
+        g = str(item).strip().lower().replace("_", "-")
+        if not g:
+            raise ValueError(f"--grader: empty grader name in {spec!r}; choose from {', '.join(GRADER_NAMES)}")
+        if g not in GRADER_NAMES:
+            raise ValueError(f"--grader: unknown grader {item!r}; choose from {', '.join(GRADER_NAMES)}")
+        if g not in out:
+            out.append(g)
+    if not out:
+        raise ValueError(f"--grader is empty; choose from {', '.join(GRADER_NAMES)}")
+    return out
+
+
+def render_grader_table(results: dict[str, dict]) -> str:
+    """Markdown table, one row per benchmark (and the average), one column per grader, cells the
+    headline metric (avg@n, percent) of ``results[grader]`` (each from :func:`compute_results`)."""
+    graders = list(results)
+    first = results[graders[0]]
+    lines = ["| benchmark | metric | " + " | ".join(graders) + " |", "|---|---|" + "---|" * len(graders)]
+    for b, info in first["benchmarks"].items():
+        cells = []
+        for g in graders:
+            other = results[g]["benchmarks"].get(b)
+            cells.append(f"{other['headline']:.1f}" if other is not None else "-")
+        lines.append(f"| {info['column']} | {info['headline_metric']} | " + " | ".join(cells) + " |")
+    lines.append("| avg | | " + " | ".join(f"{results[g]['average']:.1f}" for g in graders) + " |")
+    return "\n".join(lines) + "\n"
