@@ -20,7 +20,11 @@
 #   LOGGER         console (default) | wandb | tensorboard | "wandb,tensorboard" (console is always on);
 #                  credentials come from your environment (`wandb login`), never from these scripts
 #   SUBMIT=1       submit to a running Ray cluster with `ray job submit` (see recipes/ray_cluster.sh);
-#                  RAY_ADDRESS (default http://127.0.0.1:8265)
+#                  RAY_ADDRESS (default http://127.0.0.1:8265), RAY (ray executable, default ray)
+#   LORA_RANK      > 0: train a LoRA adapter instead of all weights (verl's FSDP LoRA, peft): rank, with
+#                  LORA_ALPHA (default 2 x rank), LORA_TARGETS (default all-linear: q/k/v/o and MLP
+#                  projections) and lr 1e-5 instead of 1e-6 (LR overrides); docs/cluster.md "LoRA"
+#   LR             actor learning rate (default 1e-6, the paper's; 1e-5 with LORA_RANK > 0)
 #   DRY_RUN=1      compose + validate + print the config; no Ray, no GPU (also with SUBMIT=1)
 #   PRINT_ARGS=1   print the Hydra overrides one per line and exit (no Python started)
 #   PYTHON         interpreter (default python3)
@@ -208,6 +212,12 @@ nft_print_preset_table() {
 # The paper's hyper-parameters as Hydra overrides, from the variables the size script set.
 nft_paper_args() {
   local seq=$((MAX_PROMPT_LEN + MAX_RESPONSE_LEN))
+  LORA_RANK=${LORA_RANK:-0}
+  [[ "$LORA_RANK" =~ ^[0-9]+$ ]] || nft_die "LORA_RANK=$LORA_RANK must be a non-negative integer"
+  if [[ "$LORA_RANK" -gt 0 && "${ENGINE:-fsdp}" != "fsdp" ]]; then
+    nft_die "LORA_RANK applies to the FSDP scripts (train_7B.sh, train_32B.sh); Megatron LoRA uses actor_rollout_ref.model.lora.*"
+  fi
+  if [[ "$LORA_RANK" -gt 0 ]]; then LR=${LR:-1e-5}; else LR=${LR:-1e-6}; fi
   # dynamic batching packs up to <tokens per GPU> x SP tokens per micro-batch (verl/workers/engine/utils.py)
   ACTOR_TOKENS=${ACTOR_TOKENS:-$((seq * 2 / SP))}
   INFER_TOKENS=${INFER_TOKENS:-$((seq * 3 / SP))}
@@ -225,7 +235,7 @@ nft_paper_args() {
     actor_rollout_ref.actor.use_dynamic_bsz=true
     actor_rollout_ref.actor.ppo_max_token_len_per_gpu="$ACTOR_TOKENS"
     actor_rollout_ref.rollout.log_prob_max_token_len_per_gpu="$INFER_TOKENS"
-    actor_rollout_ref.actor.optim.lr=1e-6
+    actor_rollout_ref.actor.optim.lr="$LR"
     actor_rollout_ref.actor.optim.lr_warmup_steps=10
     actor_rollout_ref.actor.optim.weight_decay=0.1
     actor_rollout_ref.actor.optim.clip_grad=1.0
@@ -242,6 +252,13 @@ nft_paper_args() {
     actor_rollout_ref.rollout.val_kwargs.top_p=0.7
     actor_rollout_ref.rollout.val_kwargs.n=1
   )
+  if [[ "$LORA_RANK" -gt 0 ]]; then
+    # verl/workers/engine/fsdp/transformer_impl.py::_build_lora_module wraps the actor in a peft LoRA model
+    # (model.lora_rank > 0); only the adapter trains and is synced to the rollout.
+    PAPER_ARGS+=(actor_rollout_ref.model.lora_rank="$LORA_RANK"
+                 actor_rollout_ref.model.lora_alpha="${LORA_ALPHA:-$((2 * LORA_RANK))}"
+                 actor_rollout_ref.model.target_modules="${LORA_TARGETS:-all-linear}")
+  fi
   if [[ "${ENGINE:-fsdp}" == "fsdp" ]]; then
     PAPER_ARGS+=(actor_rollout_ref.actor.fsdp_config.ulysses_sequence_parallel_size="$SP"
                  actor_rollout_ref.actor.grad_clip=1.0)
@@ -265,6 +282,7 @@ nft_launch() {
   [[ "$ALGO" == "nft" ]] && tag="nft-nw${NEG_WEIGHT:-1}-norm${NORMALIZE:-1}"
   [[ "$ALGO" == "rft" && -n "${NORMALIZE:-}" ]] && tag="rft-norm${NORMALIZE}"
   [[ "$PRESET" == "authors" ]] && tag="$tag-authors"
+  [[ "$LORA_RANK" -gt 0 ]] && tag="$tag-lora$LORA_RANK"
   EXP_NAME=${EXP_NAME:-${SIZE_NAME}-${tag}}
   CKPT_DIR=$(nft_abspath "${CKPT_DIR:-checkpoints}")
 
@@ -290,17 +308,25 @@ nft_launch() {
   if [[ "${SUBMIT:-0}" == "1" ]]; then
     # Every Ray process imports our plugin: VERL_USE_EXTERNAL_MODULES is imported at `import verl`
     # (verl/__init__.py) in each worker; py_modules ships this checkout's nft package to every node.
+    # The job's env_vars reach the driver and every Ray worker of the job (and what they spawn, e.g.
+    # vLLM's engine processes). The submitting shell's VERL_USE_EXTERNAL_MODULES modules come first
+    # (e.g. nft.local.plugin, the CPU platform), nft.register always; VERL_PLATFORM, VLLM_CPU_* and
+    # NFT_CPU_* are forwarded when set (the CPU platform's settings: docs/cluster.md).
     local env_json
     env_json=$("$PYTHON" - "$NFT_ROOT" <<'PY'
 import json, os, sys
-env = {"VERL_USE_EXTERNAL_MODULES": "nft.register", "TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN"}
-for k in ("WANDB_API_KEY", "WANDB_ENTITY", "WANDB_MODE", "TENSORBOARD_DIR", "HF_ENDPOINT", "HF_HOME", "VLLM_USE_V1"):
-    if os.environ.get(k):
-        env[k] = os.environ[k]
+mods = [m.strip() for m in os.environ.get("VERL_USE_EXTERNAL_MODULES", "").split(",") if m.strip()]
+mods += [] if "nft.register" in mods else ["nft.register"]
+env = {"VERL_USE_EXTERNAL_MODULES": ",".join(mods), "TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN"}
+keys = ("WANDB_API_KEY", "WANDB_ENTITY", "WANDB_MODE", "TENSORBOARD_DIR", "HF_ENDPOINT", "HF_HOME", "VLLM_USE_V1",
+        "VERL_PLATFORM")
+for k, v in sorted(os.environ.items()):
+    if v and (k in keys or k.startswith(("VLLM_CPU_", "NFT_CPU_"))):
+        env[k] = v
 print(json.dumps({"env_vars": env, "py_modules": [os.path.join(sys.argv[1], "nft")]}))
 PY
 )
-    local submit=(ray job submit --address "${RAY_ADDRESS:-http://127.0.0.1:8265}" --runtime-env-json "$env_json" --)
+    local submit=("${RAY:-ray}" job submit --address "${RAY_ADDRESS:-http://127.0.0.1:8265}" --runtime-env-json "$env_json" --)
     if [[ "${DRY_RUN:-0}" == "1" ]]; then
       echo "DRY_RUN: would submit: ${submit[*]} ${cmd[*]}"
       DRY_RUN=1 exec "${cmd[@]}"

@@ -16,7 +16,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DRY_OK = "DRY_RUN: config composed and validated; Ray not started."
 KNOB_VARS = ("ALGO", "NEG_WEIGHT", "NORMALIZE", "NNODES", "GPUS_PER_NODE", "MODEL_PATH", "DATA_DIR", "TRAIN_FILE",
              "VAL_FILES", "LOGGER", "SUBMIT", "DRY_RUN", "PRINT_ARGS", "SP", "ROLLOUT_TP", "MINI_BATCH",
-             "ACTOR_TOKENS", "INFER_TOKENS", "TRAIN_BATCH", "N_ANSWERS", "RAY_ADDRESS", "EXP_NAME", "CKPT_DIR")
+             "ACTOR_TOKENS", "INFER_TOKENS", "TRAIN_BATCH", "N_ANSWERS", "RAY_ADDRESS", "EXP_NAME", "CKPT_DIR",
+             "PRESET", "LORA_RANK", "LORA_ALPHA", "LORA_TARGETS", "LR", "TEST_FREQ", "VAL_TEMPERATURE")
 
 
 def _env(**kw) -> dict:

@@ -110,3 +110,36 @@ def test_dry_run_prints_the_table_with_sources(tmp_path, script, rows):
     assert "validation: every 2 steps, before training False, temperature 0.6 top_p 0.7 n 1" in r.stdout
     assert "reward: pkg://nft.reward grader=authors" in r.stdout
     assert "aggregation=authors (token sum / 1000.0 / DP size" in r.stdout
+
+
+def _lora_checked(compose_nft, args):
+    # nft's checks only: verl's validate_config imports vLLM to check the LoRA rank (utils/config.py),
+    # which a CPU test machine need not have
+    from nft.main import recipe_problems
+    from nft.validate import validate_config
+
+    cfg = compose_nft(args)
+    validate_config(cfg)
+    assert recipe_problems(cfg, check_paths=False) == []
+    return cfg
+
+
+def test_lora_variant(compose_nft, tmp_path):
+    _compose_checked = _lora_checked  # noqa: N806
+    full = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path))
+    assert full.actor_rollout_ref.model.lora_rank == 0 and full.actor_rollout_ref.actor.optim.lr == 1e-6
+    cfg = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path, LORA_RANK="64"))
+    m = cfg.actor_rollout_ref.model
+    assert (m.lora_rank, m.lora_alpha, m.target_modules) == (64, 128, "all-linear")
+    assert cfg.actor_rollout_ref.actor.optim.lr == 1e-5
+    assert cfg.trainer.experiment_name.endswith("-lora64")
+    cfg = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path, LORA_RANK="16", LORA_ALPHA="16", LR="3e-6",
+                                              LORA_TARGETS="[q_proj,v_proj]"))
+    m = cfg.actor_rollout_ref.model
+    assert (m.lora_rank, m.lora_alpha, list(m.target_modules)) == (16, 16, ["q_proj", "v_proj"])
+    assert cfg.actor_rollout_ref.actor.optim.lr == 3e-6
+    for env, msg in (({"LORA_RANK": "x"}, "LORA_RANK=x must be a non-negative integer"),):
+        r = _run("train_7B.sh", tmp_path, PRINT_ARGS=1, **env)
+        assert r.returncode == 2 and msg in r.stderr
+    r = _run("recipes/train_32B_megatron.sh", tmp_path, PRINT_ARGS=1, LORA_RANK="8")
+    assert r.returncode == 2 and "LORA_RANK applies to the FSDP scripts" in r.stderr
