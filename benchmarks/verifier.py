@@ -149,8 +149,8 @@ def baseline_in_thread(items: list[dict]) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------
 # corpora
 # ------------------------------------------------------------------------------------------
-def load_labelled() -> list[dict]:
-    with open(LABELLED, encoding="utf-8") as f:
+def load_labelled(path: str | Path = LABELLED) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
@@ -247,6 +247,11 @@ def make_adversarial() -> list[dict]:
         "Answer: " + "9" * 20000,
         "\\boxed{" + "+".join(f"x_{{{i}}}^{{{i}}}" for i in range(1500)) + "}",
         "\\boxed{\\sum_{k=1}^{10^{12}} k^{k}}",
+        # 60,000 characters of one construct (extraction must stay linear)
+        "$$" * 30_000,
+        "\\boxed{" * 8_571,
+        "\\boxed{" + "\\frac{" * 10_000,
+        "\\left(" * 10_000,
     ]
     return [{"solution": a, "ground_truth": "7", "label": False} for a in answers]
 
@@ -345,6 +350,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--hang-limit", type=float, default=30.0, help="baseline: seconds before a response counts as a hang")
     ap.add_argument("--skip-adversarial", action="store_true")
+    ap.add_argument("--labelled", default=str(LABELLED), help="labelled JSONL (default: tests/data/verifier/labelled.jsonl)")
     ap.add_argument("--baseline-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.baseline_child:
@@ -352,7 +358,7 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; nft.reward timeout {args.timeout} s")
-    labelled = load_labelled()
+    labelled = load_labelled(args.labelled)
     bench_corpus("labelled set", labelled, args)
     bench_corpus("realistic synthetic corpus", make_realistic(args.n_synthetic, args.seed), args)
     if not args.skip_adversarial:

@@ -198,3 +198,128 @@ def test_fast_path_agrees_with_math_verify():
             )
             assert mv == v, (g, p, v, mv)
     assert decided > 100
+
+
+# ---------------------------------------------------------------------------------------------- issue 11
+from fractions import Fraction  # noqa: E402
+
+from nft.reward._extract import (  # noqa: E402
+    all_boxed,
+    answer_from_words,
+    compound_quantity,
+    exact_value,
+    final_box_group,
+    inequality_as_interval,
+)
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("Counting.\nAnswer: There are 12 ways.", "12"),
+        ("Checking.\n\nSo the largest value is -7.", "-7"),
+        ("We check $k$.\n\nFinal Answer: The smallest $k$ is 17.", "17"),
+        ("Thus the answer is 17, since $k$ must be odd.", "17"),
+        ("Answer: The values are 3 and 5.", "3, 5"),
+        ("Answer: The answer is 3 and it is odd.", "3"),
+        ("Final Answer: The final answer is $8$. I hope it is correct.", "8"),
+        ("Therefore, the area is $\\frac{1}{2}$ square units.", "\\frac{1}{2}"),
+        ("the answer is 2\\sqrt{3}.", "2\\sqrt{3}"),  # a number followed by LaTeX is not a plain number
+        ("the answer is 3 \\times 10^5.", "3 \\times 10^5"),
+        ("Answer: x = 5 and y = 3", "x = 5 and y = 3"),  # several '=': kept whole
+    ],
+)
+def test_answers_wrapped_in_words(text, answer):
+    assert extract_answer(text)[0] == answer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "So the answer is correct",  # no final period: maybe cut off
+        "We try 12 and then 13. Next we consider the other case",
+        "So we get 12 and continue with the second part of the problem, which asks for more.",  # no copula value
+        "Thus $x = 5$.",  # the value is only inside math with no copula outside
+    ],
+)
+def test_no_value_from_an_unfinished_or_valueless_closing(text):
+    ans, _src = extract_answer(text)
+    assert ans in (None, "correct") or not any(c.isdigit() for c in ans)
+
+
+def test_box_group_and_corrections():
+    assert final_box_group("so \\boxed{(1, 4)} and \\boxed{(4, 1)}.") == ["(1, 4)", "(4, 1)"]
+    assert final_box_group("$x = \\boxed{2}$ or $x = \\boxed{-3}$") == ["2", "-3"]
+    assert final_box_group("\\boxed{5}. Checking again, that was wrong; it is \\boxed{7}.") == ["7"]
+    assert final_box_group("Intermediate: \\fbox{12}. Final: \\fbox{13}.") == ["13"]
+    assert len(final_box_group("\\boxed{1}" * 5000)) == 32  # bounded
+
+
+def test_all_boxed_is_linear_and_skips_unclosed():
+    import time
+
+    text = "\\boxed{" * 20_000 + "\\boxed{7}"
+    t0 = time.monotonic()
+    boxes = all_boxed(text)
+    assert time.monotonic() - t0 < 1.0
+    assert [b[0] for b in boxes] == ["7"]
+
+
+@pytest.mark.parametrize(
+    "s, parts",
+    [
+        ("7 \\text{ feet } 2 \\text{ inches}", [(7, "feet"), (2, "inche")]),
+        ("2 hours and 15 minutes", [(2, "hour"), (15, "minute")]),
+        ("3 h, 20 min", [(3, "h"), (20, "min")]),
+        ("42 cm", None),  # one quantity: a plain number with a unit
+        ("2 pi 3 pi", None),
+        ("12 and 15", None),
+        ("x^2 + 1", None),
+    ],
+)
+def test_compound_quantity(s, parts):
+    got = compound_quantity(s)
+    assert (got if got is None else [(int(v), u) for v, u in got]) == parts
+
+
+@pytest.mark.parametrize(
+    "s, interval",
+    [
+        ("-1 < x \\le 4", "(-1, 4]"),
+        ("x \\ge 5", "[5, \\infty)"),
+        ("x < 2", "(-\\infty, 2)"),
+        ("5 \\le x", "[5, \\infty)"),
+        ("4 \\ge x > -1", "(-1, 4]"),
+        ("x \\in (0, 1)", None),  # already an interval: nothing to rewrite
+        ("x < y", None),
+        ("x^2 < 4", None),
+    ],
+)
+def test_inequality_as_interval(s, interval):
+    assert inequality_as_interval(s) == interval
+
+
+@pytest.mark.parametrize(
+    "s, value",
+    [
+        ("\\frac{1}{3^{50}}", Fraction(1, 3**50)),
+        ("1/(100!)", Fraction(1, __import__("math").factorial(100))),
+        ("2^{10}-1", Fraction(1023)),
+        ("\\frac{50!}{48!}", Fraction(2450)),
+        ("3^{-2}", Fraction(1, 9)),
+        ("(2+3)\\cdot 4", Fraction(20)),
+        ("9^{9^{9}}", None),  # exponent beyond MAX_EXPONENT
+        ("3^10", None),  # ambiguous LaTeX
+        ("2^{0.5}", None),
+        ("x+1", None),
+        ("1.5/2", None),  # a decimal is not exact
+        ("5000!", None),
+    ],
+)
+def test_exact_value(s, value):
+    assert exact_value(s) == value
+
+
+def test_answer_from_words_keeps_plain_answers():
+    for s in ["x = 5", "\\frac{1}{2}", "12 \\text{ cm}", "(1, 2)", "Evelyn"]:
+        assert answer_from_words(s) == s

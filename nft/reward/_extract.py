@@ -145,6 +145,9 @@ _LEAD_NUM_RE = re.compile(
     r"(?!\s*[\\^_*/+\-=({\[\u00d7\u00b7!]|[\w.]\w)"  # "2\sqrt3", "3 \times 10^5", "2^{10}" are not plain numbers
 )
 _NUM_TOKEN_RE = re.compile(r"(?<![\w.])" + _SIGNED_NUM + r"(?![\w])")
+#: "3 and 5", "1, 2 or 4": several values stated together
+_NUM_LIST_RE = re.compile(r"^(" + _SIGNED_NUM + r")((?:\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*" + _SIGNED_NUM + r")+)(?![\w.\\^])")
+_NUM_LIST_SPLIT_RE = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*")
 _CLAUSE_END_RE = re.compile(r"(?i),\s|;\s|\s(?:since|because|as|when|where|which|for|if|so|but|and)\s")
 
 
@@ -165,11 +168,15 @@ def answer_from_words(s: str) -> str:
             body = s[: m.start()]
             break
     body = body.rstrip(" .!")
-    cop = None
-    for m in _COPULA_RE.finditer(body):
+    several_eq = body.count("=") > 1  # "x = 5 and y = 3": no single value after an "="
+    cops = [
+        m for m in _COPULA_RE.finditer(body)
         # a copula inside inline math ("$k$ is" is fine, "$x = 3$" is not a sentence copula)
-        if body.count("$", 0, m.start()) % 2 == 0:
-            cop = m
+        if body.count("$", 0, m.start()) % 2 == 0 and not (several_eq and "=" in m.group())
+    ]
+    # the last copula that states a value ("the answer is 3 and it is odd" -> 3), else the last one
+    valued = [m for m in cops if _MATH_SEG_RE.match(body[m.end():].lstrip()) or _LEAD_NUM_RE.match(body[m.end():].lstrip())]
+    cop = valued[-1] if valued else (cops[-1] if cops else None)
     if cop is not None:
         rest = body[cop.end() :].strip()
         seg = _MATH_SEG_RE.match(rest)
@@ -177,6 +184,9 @@ def answer_from_words(s: str) -> str:
             return (seg.group(1) or seg.group(2)).strip()
         if rest.startswith("\\boxed") or rest.startswith("\\fbox"):
             return rest
+        several = _NUM_LIST_RE.match(rest)
+        if several is not None:  # "the roots are 3 and 5" -> "3, 5"
+            return ", ".join(_NUM_LIST_SPLIT_RE.split(several.group(0).strip()))
         num = _LEAD_NUM_RE.match(rest)
         if num is not None:
             return num.group(0).strip()
