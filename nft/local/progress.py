@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None)
     p.add_argument("--total", type=int, default=0)
     p.add_argument("--start", type=float, default=None, help="start time (epoch seconds)")
+    p.add_argument("--setup-s", type=float, default=None,
+                   help="seconds the caller spent before training (environment, model, data); printed apart")
     p.add_argument("--label", default="quickstart")
     p.add_argument("--echo", action="store_true", help="also echo the full log")
     p.add_argument("--plot", default=None,
@@ -124,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("actor/pg_loss", "loss", ".4f"),
                 ("actor/grad_norm", "grad_norm", ".3f"),
                 ("timing_s/step", "s/step", ".1f"),
+                ("timing_s/gen", "gen s", ".1f"),
+                # verl: mean |p_rollout - p_actor| on the sampled tokens; small only if the weights synced
+                ("training/rollout_probs_diff_mean", "probs_diff", ".4f"),
             ):
                 s = _fmt(m, key, fmt)
                 if s is not None:
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a.label}: validation curve: {png}", flush=True)
         except Exception as e:  # noqa: BLE001  (the plot is a convenience; the run itself succeeded)
             print(f"{a.label}: no validation-curve PNG ({type(e).__name__}: {e})", flush=True)
+    if a.setup_s is not None:
+        print(f"{a.label}: setup {a.setup_s:.0f} s, training {elapsed - a.setup_s:.0f} s", flush=True)
     print(f"{a.label}: accuracy {first_val:.3f} -> {last_val:.3f} in {elapsed:.0f} s", flush=True)
     return 0
 

@@ -12,7 +12,7 @@ Special tokens: ``<|endoftext|>`` (pad), ``<|im_start|>``, ``<|im_end|>`` (eos).
 Digits ``0``-``9`` are single tokens (BPE never merges across the digit split).
 
 Model: ``Qwen2ForCausalLM`` with ``vocab_size = len(tokenizer)`` rounded up to a multiple of 8,
-tied embeddings; defaults (hidden 128, 2 layers, 4 heads of dim 32, 2 KV heads, MLP 256) give ~0.4M
+tied embeddings; defaults (hidden 128, 2 layers, 4 heads of dim 32, 2 KV heads, MLP 256) give ~0.35M
 parameters. Any ``Qwen2Config`` field can be overridden by keyword (e.g. ``hidden_size=128``),
 plus ``vocab_size_target`` (BPE vocabulary size before specials, default 384).
 

