@@ -306,6 +306,14 @@ def check(cfg: DictConfig, *, dry_run: bool) -> None:
             "trainer.use_v1=False: nft.main runs verl's v1 trainer only (the legacy trainer is deprecated "
             "in verl 0.9.1 and ignores filter_groups): keep trainer.use_v1=True"
         )
+    import importlib.util
+
+    if importlib.util.find_spec("transfer_queue") is None:
+        # verl/trainer/main_ppo.py::TaskRunnerV1.run imports it inside the Ray task runner, after Ray started
+        raise ValueError(
+            "verl's v1 trainer (trainer.use_v1=True) needs the TransferQueue package, which is not installed: "
+            "pip install 'TransferQueue>=0.1.10' (verl's verl-core extra)"
+        )
     plugin_problems = plugin_import_problems(cfg)
     if plugin_problems:
         lines = "\n".join(f"  - {p}" for p in plugin_problems)

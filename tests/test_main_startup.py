@@ -149,3 +149,13 @@ def test_the_copy_check_catches_a_changed_verl():
     renamed = verl_src.replace("get_trainer_cls(config.trainer.v1.trainer_mode)", "get_trainer_cls(config.trainer.mode)")
     assert renamed != verl_src
     assert run_copy_differences(renamed, ours_src)
+
+
+def test_missing_transfer_queue_is_refused_before_ray(compose_nft, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transfer_queue" else real(name, *a))
+    monkeypatch.setenv("DRY_RUN", "1")
+    with pytest.raises(ValueError, match="needs the TransferQueue package"):
+        M.run(compose_nft(SMALL))
