@@ -138,7 +138,7 @@ def _prediction(text: str) -> str:
     list ``"(1, 4), (4, 1)"``: compared with a single-valued ground truth, such a hedge is wrong."""
     ans, src = extract_answer(text)
     pred = clean(ans) if ans is not None else ""
-    if src == "boxed":
+    if src == "boxed" and text.count("\\boxed") + text.count("\\fbox") >= 2:
         group = final_box_group(text)
         if len(group) >= 2:
             vals: list[str] = []

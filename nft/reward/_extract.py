@@ -21,6 +21,7 @@ import math
 import re
 import unicodedata
 from fractions import Fraction
+from functools import lru_cache
 
 #: A final-answer sentence counts only if it starts within this many characters of the end.
 SENTENCE_TAIL_CHARS = 400
@@ -54,43 +55,59 @@ def _match_braces(text: str, open_idx: int) -> int:
     return _close_map(text[open_idx:]).get(0, -1 - open_idx) + open_idx
 
 
-def all_boxed(text: str) -> list[tuple[str, int, int]]:
-    """Every complete ``\\boxed``/``\\fbox`` of ``text`` as ``(content, start, end)``, in order.
+def _boxes_from_end(text: str):
+    """Complete ``\\boxed``/``\\fbox`` of ``text`` as ``(content, start, end)``, from the last to the
+    first (a generator: callers stop early).
 
-    Linear in ``len(text)``: one pass over the braces (:func:`_close_map`), then one lookup per box, so
-    thousands of unclosed ``\\boxed{`` cost no more than one."""
+    Linear in the part of ``text`` it reads: braces are matched right to left, each segment between
+    two consecutive boxes once (the ``{`` at ``j`` closes at the nearest ``}`` to its right that is
+    unmatched within ``text[j+1:]``, the same brace a left-to-right depth count finds), so thousands of
+    unclosed ``\\boxed{`` cost no more than one pass, and the usual case (the last box closes) reads
+    only the text after it."""
     if "\\boxed" not in text and "\\fbox" not in text:
-        return []
-    close: dict[int, int] | None = None
-    out = []
+        return
+    starts = [m for m in _BOX_RE.finditer(text)]
     n = len(text)
-    for m in _BOX_RE.finditer(text):
+    closers: list[int] = []  # end positions (just past) of '}' not yet matched, nearest last
+    scanned_from = n  # text[scanned_from:] has been pushed through the stack
+    for m in reversed(starts):
         j = m.end()
         while j < n and text[j] in " \t":
             j += 1
         if j < n and text[j] == "{":
-            if close is None:
-                close = _close_map(text)
-            end = close.get(j, -1)
-            if end != -1:
-                out.append((text[j + 1 : end - 1], m.start(), end))
+            if j < scanned_from:
+                for tok in reversed(list(_BRACE_TOKEN_RE.finditer(text, j + 1, scanned_from))):
+                    t = tok.group()
+                    if t == "}":
+                        closers.append(tok.end())
+                    elif t == "{" and closers:
+                        closers.pop()
+                scanned_from = j
+            # the '{' at j itself: matched by the nearest unmatched '}' to its right
+            if closers:
+                end = closers.pop()
+                scanned_from = j  # this '{' is now consumed as well
+                yield text[j + 1 : end - 1], m.start(), end
             continue  # unbalanced (truncated) box: not an answer
         # "\boxed 5": a single token up to whitespace/$
         k = j
         while k < n and text[k] not in " \t\n$":
             k += 1
         if k > j and j > m.end():
-            out.append((text[j:k], m.start(), k))
-    return out
+            yield text[j:k], m.start(), k
+
+
+def all_boxed(text: str) -> list[tuple[str, int, int]]:
+    """Every complete ``\\boxed``/``\\fbox`` of ``text`` as ``(content, start, end)``, in order
+    (linear, see :func:`_boxes_from_end`)."""
+    return list(reversed(list(_boxes_from_end(text))))
 
 
 def last_boxed(text: str) -> tuple[str, int] | None:
     """Content of the last complete ``\\boxed``/``\\fbox`` and the index where it ends, or None."""
-    boxes = all_boxed(text)
-    if not boxes:
-        return None
-    content, _start, end = boxes[-1]
-    return content, end
+    for content, _start, end in _boxes_from_end(text):
+        return content, end
+    return None
 
 
 #: Text allowed between the boxes of one final answer written as several boxes
@@ -107,11 +124,12 @@ def final_box_group(text: str) -> list[str]:
     """Contents of the boxes that together form the final answer: the last box and the boxes right
     before it that are separated from it only by connectives (``and``, ``or``, commas, ``$``, ``x =``).
     A box followed by a correction ("... wait, it is \\boxed{7}") is not part of the group."""
-    boxes = all_boxed(text)
-    if not boxes:
+    boxes = _boxes_from_end(text)
+    last = next(boxes, None)
+    if last is None:
         return []
-    group = [boxes[-1]]
-    for prev in reversed(boxes[:-1]):
+    group = [last]
+    for prev in boxes:
         gap = text[prev[2] : group[-1][1]]
         if len(gap) > 40 or not _BOX_GAP_RE.match(gap) or len(group) >= MAX_GROUP_BOXES:
             break
@@ -535,6 +553,7 @@ def _parse_plain_number(s: str) -> tuple[Fraction, bool, Fraction | None] | None
     return val, is_int, ulp
 
 
+@lru_cache(maxsize=1 << 16)
 def number_value(s: str) -> Num | None:
     """Exact value of a plain number written as an integer, decimal, repeating decimal
     (``0.\\overline{6}``), ``a/b``, ``\\frac{a}{b}``, scientific notation, with thousands separators, an
@@ -588,6 +607,9 @@ def number_value(s: str) -> Num | None:
 # exact expressions: integers combined with + - * / ^ ! \frac, evaluated exactly (bounded size)
 # ----------------------------------------------------------------------------------------------
 
+_EXPR_HINT_RE = re.compile(r"[\^!/*+(]|\\frac|\\cdot|\\times")
+#: letters other than LaTeX commands, decimal points, commas: never an exact integer expression
+_EXPR_REJECT_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]|[.,]")
 _EXPR_TOKEN_RE = re.compile(r"\s*(\d+|\\frac|\\[dt]frac|\\cdot|\\times|\\left|\\right|[-+*/^!(){}])")
 #: largest exponent, factorial argument and result size (bits) an exact expression may reach
 MAX_EXPONENT = 10_000
@@ -727,7 +749,7 @@ def exact_value(s: str) -> Fraction | None:
     ``^`` (integer exponents), ``!``, ``\\frac{}{}``, parentheses and braces — ``\\frac{1}{3^{50}}``,
     ``1/(100!)``, ``2^{10}-1`` — or None (decimals, symbols, anything else, or values beyond
     :data:`MAX_BITS`). Pure Python, at most :data:`FAST_MAX_LEN` characters are read."""
-    if not s or len(s) > FAST_MAX_LEN or not any(op in s for op in ("^", "!", "\\frac", "/", "*", "\\cdot", "\\times", "+", "(")):
+    if not s or len(s) > FAST_MAX_LEN or _EXPR_HINT_RE.search(s) is None or _EXPR_REJECT_RE.search(s) is not None:
         return None
     toks = _tokens(s)
     if not toks:
@@ -815,6 +837,7 @@ def _as_rad(n: Num) -> Rad:
     return Rad(-1 if v < 0 else 1, v * v)
 
 
+@lru_cache(maxsize=1 << 16)
 def _scalar_num(s: str) -> Num | None:
     n = number_value(s)
     if n is None:
@@ -961,6 +984,8 @@ def string_key(s: str) -> str:
 # compound quantities, inequalities as intervals, answers given as several boxes
 # ----------------------------------------------------------------------------------------------
 
+#: a number, then letters, then another number: the least a compound quantity has
+_COMPOUND_HINT_RE = re.compile(r"\d[^a-zA-Z\d]*[a-zA-Z][^\d]*\d")
 _UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm|textrm)\s*\{([^{}]*)\}")
 _COMPOUND_PART_RE = re.compile(r"\s*(?:,|\band\b|\+)?\s*([-+]?\d+(?:\.\d+)?)\s*([a-zA-Z]+)\.?")
 
@@ -969,7 +994,7 @@ def compound_quantity(s: str) -> list[tuple[Fraction, str]] | None:
     """``[(7, "feet"), (2, "inche")]`` for a quantity written as two or more number-unit pairs
     (``7 feet 2 inches``, ``2 \\text{ hours } 15 \\text{ minutes}``, ``3 h and 20 min``); None otherwise.
     Units are lower-cased with a plural ``s`` dropped so both sides normalise alike."""
-    if not s or len(s) > 200 or not any(c.isalpha() for c in s):
+    if not s or len(s) > 200 or _COMPOUND_HINT_RE.search(s) is None:
         return None
     t = _UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", s).replace("~", " ")
     parts = []
