@@ -1,10 +1,10 @@
 """nft.eval end to end on CPU: tiny model -> responses -> verifier -> metrics -> table; resume; errors."""
 
 import glob
-import importlib.util
 import json
 import os
 import shutil
+import sys
 
 import pandas as pd
 import pytest
@@ -16,7 +16,6 @@ from nft.eval.model import resolve_model
 from nft.eval.score import load_responses_parquet
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "data", "eval", "benchmarks")
-HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +27,8 @@ def tiny_model(tmp_path_factory):
 
 def _gen_args(model, out, *extra):
     return ["--model", model, "--label", "tiny", "--benchmarks", "aime24,math500", "--data-dir", FIXTURES,
-            "--n-samples", "aime24=3", "--max-response-length", "12", "--output", str(out), "--no-progress", *extra]
+            "--n-samples", "aime24=3", "--max-response-length", "12", "--output", str(out), "--no-progress",
+            "--backend", "transformers", *extra]  # the vLLM engine: tests/test_eval_vllm_e2e.py
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,8 @@ def test_fsdp_checkpoint_is_merged_with_verl_merger(tiny_model, tmp_path):
             shutil.copy(f, actor / "huggingface")
     out = tmp_path / "out"
     assert main(["run", "--model", str(actor.parent), "--benchmarks", "math500", "--data-dir", FIXTURES,
-                 "--limit", "1", "--max-response-length", "4", "--output", str(out), "--no-progress"]) == 0
+                 "--limit", "1", "--max-response-length", "4", "--output", str(out), "--no-progress",
+                 "--backend", "transformers"]) == 0
     d = out / "myrun__global_step_5"
     res = json.loads((d / "results.json").read_text())
     assert res["label"] == "myrun/global_step_5"
@@ -206,9 +207,8 @@ def test_fsdp_checkpoint_is_merged_with_verl_merger(tiny_model, tmp_path):
     assert resolve_model(str(actor), str(d / "merged_hf")) == str(d / "merged_hf")
 
 
-def test_backend_choice_message(capsys):
-    if HAS_VLLM:
-        pytest.skip("vLLM installed here")
+def test_backend_choice_message(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # as without vLLM (more in tests/test_eval_vllm_backend.py)
     assert pick_backend("auto") == "transformers"
     assert "vLLM is not installed: using the transformers backend" in capsys.readouterr().err
     with pytest.raises(RuntimeError, match="vLLM does not import"):

@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 
-__all__ = ["default_label", "find_fsdp_actor", "is_hf_folder", "resolve_model"]
+__all__ = ["default_label", "find_fsdp_actor", "is_hf_folder", "read_hf_config", "resolve_model"]
 
 _MERGED_MARK = ".nft_merged_from.json"
 
@@ -27,6 +27,21 @@ def is_hf_folder(path: str) -> bool:
         or bool(glob.glob(os.path.join(path, "*.bin")))
         or os.path.isfile(os.path.join(path, "model.safetensors.index.json"))
     )
+
+
+def read_hf_config(path: str) -> dict:
+    """``<path>/config.json`` as a dict; an error naming the file when it is missing or not a JSON object."""
+    cfg_path = os.path.join(path, "config.json")
+    try:
+        with open(cfg_path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model '{path}' has no config.json") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{cfg_path}: cannot read as JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_path}: expected a JSON object, got {type(cfg).__name__}")
+    return cfg
 
 
 def _is_fsdp_actor(path: str) -> bool:
