@@ -285,6 +285,9 @@ def run_ours_sequential(items: list[dict], timeout: float) -> tuple[list[float],
     from nft.reward import compute_score
 
     scores, lats, results = [], [], []
+    # the one-off start of the worker pool (zygote: imports sympy, seconds on a loaded machine) is
+    # not part of the per-answer bound: pay it before timing
+    compute_score("bench", "\\boxed{x+1}", "1+x", timeout=max(timeout, 60.0))
     t0 = time.perf_counter()
     for it in items:
         t = time.perf_counter()

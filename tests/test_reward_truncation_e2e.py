@@ -1,0 +1,114 @@
+"""Truncated answers are negatives, end to end through verl 0.9.1's real CPU training loop.
+
+``bash recipes/quickstart_cpu.sh`` (``python -m nft.main`` with ``recipes/config/nft_trainer.yaml``, whose
+``reward.reward_manager`` is :class:`nft.reward.manager.NFTRewardManager`) with a tiny
+``data.max_response_length=1`` and the toy task's reward wrapped by
+:func:`nft.reward.truncation.negative_if_truncated`. With one token per answer, every answer that is
+not the EOS token is cut at the limit: the toy task's own scorer would count a correct first digit as
++1, here every such answer must score -1, in validation (verl's dump of validation generations,
+``trainer.validation_data_dir``, carries each sample's reward extra info) and in training
+(``critic/score/mean`` of the step is exactly -1).
+
+Only rollout-agnostic overrides are used. Every process the run starts carries a unique environment
+tag; none may be alive afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "recipes" / "quickstart_cpu.sh"
+TAG_VAR = "NFT_E2E_TAG"
+
+pytest.importorskip("verl")
+
+
+def _tagged_pids(tag: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            env = (d / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"{TAG_VAR}={tag}".encode() in env.split(b"\0"):
+            pids.append(int(d.name))
+    return pids
+
+
+def _assert_nothing_left(tag: str, grace_s: float = 30.0) -> None:
+    deadline = time.time() + grace_s
+    pids = _tagged_pids(tag)
+    while pids and time.time() < deadline:
+        time.sleep(1.0)
+        pids = _tagged_pids(tag)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not pids, f"processes left behind by the run: {pids}"
+
+
+def test_truncated_answers_are_negative_in_the_training_loop(tmp_path):
+    toy = tmp_path / "qs" / "toy"
+    subprocess.run([sys.executable, "-m", "nft.local.toy_task", "build", str(toy), "--n-train", "64", "--n-val", "16"],
+                   check=True, capture_output=True, timeout=300)
+    val_dir = tmp_path / "val_generations"
+    tag = uuid.uuid4().hex
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    env.update({TAG_VAR: tag, "PYTHON": sys.executable, "QUICKSTART_DIR": str(tmp_path / "qs"), "RAY_NUM_CPUS": "16",
+                "STEPS": "1", "SEED": "2", "RUN_NAME": "trunc"})
+    overrides = [
+        "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.rollout.n=4",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=16",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=16",
+        "actor_rollout_ref.rollout.val_kwargs.n=4",
+        "data.max_response_length=1",
+        # every group is all-wrong here: DAPO filtering would discard them all
+        "algorithm.filter_groups.enable=false",
+        "reward.custom_reward_function.path=pkg://nft.reward.truncation",
+        "reward.custom_reward_function.name=toy_compute_score",
+        "trainer.val_before_train=true", "trainer.test_freq=1", "trainer.save_freq=-1",
+        f"trainer.validation_data_dir={val_dir}",
+    ]
+    proc = subprocess.Popen(["bash", str(SCRIPT), *overrides], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        try:
+            out, _ = proc.communicate(timeout=540)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            raise AssertionError(f"quickstart timed out:\n{out[-4000:]}") from None
+        assert proc.returncode == 0, out[-5000:]
+    finally:
+        _assert_nothing_left(tag)
+
+    rows = [json.loads(line) for f in sorted(val_dir.glob("*.jsonl")) for line in f.read_text().splitlines() if line]
+    assert len(rows) >= 2 * 16 * 4, len(rows)  # before and after training, 16 prompts x 4 answers
+    truncated = [r for r in rows if r["truncated"]]
+    finished = [r for r in rows if not r["truncated"]]
+    assert truncated, "no answer reached max_response_length=1 without EOS"
+    assert all(r["score"] == -1.0 and r["acc"] == 0.0 for r in truncated)
+    # the toy task's own rule (first digit == ground truth) would have scored these +1
+    right_but_cut = [r for r in truncated if r["pred"] and r["pred"] == str(r["gts"]).strip()]
+    assert right_but_cut, [(r["output"], r["gts"], r["pred"]) for r in truncated[:10]]
+    for r in finished:  # a finished one-token answer is the EOS alone: no digit
+        assert r["score"] == -1.0 and r["pred"] == ""
+    metrics = json.loads((tmp_path / "qs" / "trunc" / "metrics.json").read_text())
+    train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
+    assert len(train) == 1
+    assert train[0]["critic/score/mean"] == -1.0, {k: v for k, v in train[0].items() if "score" in k}
