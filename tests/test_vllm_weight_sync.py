@@ -62,7 +62,7 @@ def _probe(model: str, out: Path, timeout: float, **env_extra) -> subprocess.Com
             pass
         from nft.local.shm import sweep
 
-        sweep(min_age_s=0)
+        sweep(min_age_s=2)
     assert _psm() - before == set(), "the probe left shared-memory segments behind"
     return subprocess.CompletedProcess(proc.args, proc.returncode, log, "")
 
