@@ -139,6 +139,10 @@ def test_radicals():
         ("0.33", "0.3333", True),  # a finer decimal that rounds to the ground truth
         ("0.33", "0.3", False),  # a coarser one does not
         ("0.5", "0.45", False),
+        ("5.0", "5.04", False),  # "5.0" states an integer: exact
+        ("5.0", "5", True),
+        ("1.5e3", "1520", True),  # two significant digits
+        ("1.5e3", "1560", False),
         ("\\frac{1}{3}", "0.333333", False),  # an exact ground truth: a rounded decimal is not the answer
         ("\\frac{2}{3}", "0.6667", False),
         ("\\frac{1}{3^{50}}", "\\frac{1}{3^{51}}", False),  # exact expressions, exactly
@@ -245,6 +249,13 @@ def test_answers_wrapped_in_words(text, answer):
 def test_no_value_from_an_unfinished_or_valueless_closing(text):
     ans, _src = extract_answer(text)
     assert ans in (None, "correct") or not any(c.isdigit() for c in ans)
+
+
+@pytest.mark.parametrize("text", ["the answer is not 5 but 7.", "Answer: The answer is not 5 but 7.",
+                                  "So the answer is not 5, it is 7."])
+def test_negated_values_are_not_taken(text):
+    ans, _src = extract_answer(text)
+    assert ans is None or ans.strip() != "5"
 
 
 def test_box_group_and_corrections():

@@ -13,8 +13,10 @@ Every result dict has the same keys (verl stacks them into arrays across samples
 * ``acc``: ``1.0`` / ``0.0``;
 * ``pred``: the extracted final answer, canonicalised for plain numbers (``"1/2"``, ``"42"``) so
   that verl's maj@k votes on values; ``""`` when there is none;
-* ``has_answer`` (bool), ``timeout`` (bool), ``method`` (str: ``fast``, ``math_verify``,
-  ``string``, ``no_answer``, ``too_long``, ``timeout``, ``error``, ``invalid_ground_truth``),
+* ``has_answer`` (bool), ``timeout`` (bool), ``truncated`` (bool), ``method`` (str: ``fast``,
+  ``math_verify``, ``string``, ``no_answer``, ``too_long``, ``timeout``, ``error``,
+  ``invalid_ground_truth``, ``truncated``; ``authors_strict_box``, ``authors_minerva``,
+  ``math_verify_plain`` with ``grader="authors"``),
   ``error`` (str, ``""`` when none).
 
 Decision procedure for one response:
@@ -27,6 +29,11 @@ Decision procedure for one response:
    misses it is killed and the answer scores wrong with ``timeout=True``.
 
 ``ground_truth`` may be a string, a number, or a list of acceptable answers (any match counts).
+
+A response with ``extra_info["truncated"]`` true (set by :class:`nft.reward.manager.NFTRewardManager`:
+no EOS within ``max_response_length``) scores ``-1`` with ``method="truncated"`` unless
+``truncated_is_negative=False``. ``grader="authors"`` / ``"math-verify"`` select the NFT authors'
+training reward (:mod:`nft.reward.authors`) or plain math-verify instead of the procedure above.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ Extraction reads a response the way a careful grader does:
    (an ``Answer:`` line that itself holds a ``\\boxed{}`` yields the boxed content);
 2. otherwise a final-answer sentence ("the final answer is ...", "the answer is ...") that sits in the
    last :data:`SENTENCE_TAIL_CHARS` characters of the response;
-3. otherwise there is no final answer (a truncated response): the caller scores it as wrong.
+3. otherwise a complete closing sentence that states a value ("So the largest value is -7.");
+4. otherwise there is no final answer (a truncated response): the caller scores it as wrong.
 
-A value that only appears inside the reasoning is never picked up.
+An ``Answer:`` line or sentence that wraps the value in words yields the value
+(:func:`answer_from_words`); several boxes joined only by connectives form one answer
+(:func:`final_box_group`). A value that only appears inside the reasoning is never picked up.
 
 Every function here is linear in the input size (no backtracking-prone regex) and never raises on
 any ``str`` input.
@@ -34,25 +37,6 @@ _ANSWER_LINE_RE = re.compile(
 )
 _SENTENCE_RE = re.compile(r"(?i)\b(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is[ \t]*[:：]?[ \t]*")
 _BRACE_TOKEN_RE = re.compile(r"\\[{}]|[{}]")
-
-
-def _close_map(text: str) -> dict[int, int]:
-    """``{index of '{': index just past its matching '}'}`` for every balanced brace of ``text``, in one
-    linear pass (escaped ``\\{`` / ``\\}`` are content, not structure)."""
-    stack: list[int] = []
-    close: dict[int, int] = {}
-    for m in _BRACE_TOKEN_RE.finditer(text):
-        tok = m.group()
-        if tok == "{":
-            stack.append(m.start())
-        elif tok == "}" and stack:
-            close[stack.pop()] = m.end()
-    return close
-
-
-def _match_braces(text: str, open_idx: int) -> int:
-    """Index just past the ``}`` matching the ``{`` at ``open_idx``, or -1 if unbalanced."""
-    return _close_map(text[open_idx:]).get(0, -1 - open_idx) + open_idx
 
 
 def _boxes_from_end(text: str):
@@ -156,6 +140,7 @@ def _answer_line(text: str) -> tuple[str, int] | None:
 _MATH_SEG_RE = re.compile(r"\$\$?([^$]{1,300})\$\$?|\\\(([^()]{1,300}?)\\\)")
 _LATEX_CMD_RE = re.compile(r"\\[a-zA-Z]+\s*(?:\{[^{}]{0,100}\})?")
 _WORD3_RE = re.compile(r"[A-Za-z]{3,}")
+_NEGATION_RE = re.compile(r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but)\b")
 _COPULA_RE = re.compile(r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes)\s+|\s=\s")
 _SIGNED_NUM = r"[-+\u2212]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?"
 _LEAD_NUM_RE = re.compile(
@@ -166,7 +151,6 @@ _NUM_TOKEN_RE = re.compile(r"(?<![\w.])" + _SIGNED_NUM + r"(?![\w])")
 #: "3 and 5", "1, 2 or 4": several values stated together
 _NUM_LIST_RE = re.compile(r"^(" + _SIGNED_NUM + r")((?:\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*" + _SIGNED_NUM + r")+)(?![\w.\\^])")
 _NUM_LIST_SPLIT_RE = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*")
-_CLAUSE_END_RE = re.compile(r"(?i),\s|;\s|\s(?:since|because|as|when|where|which|for|if|so|but|and)\s")
 
 
 def answer_from_words(s: str) -> str:
@@ -178,8 +162,8 @@ def answer_from_words(s: str) -> str:
     if len(s) > 300:
         return s
     plain = _LATEX_CMD_RE.sub(" ", _MATH_SEG_RE.sub(" ", s))
-    if not _WORD3_RE.search(plain):
-        return s
+    if not _WORD3_RE.search(plain) or _NEGATION_RE.search(plain):
+        return s  # not a sentence, or "not 5 but 7": no single value to take
     body = s
     for m in re.finditer(r"[.!?]\s", s):  # only the first sentence: "... is $8$. I hope it is correct."
         if s.count("$", 0, m.start()) % 2 == 0:
@@ -194,7 +178,7 @@ def answer_from_words(s: str) -> str:
     ]
     # the last copula that states a value ("the answer is 3 and it is odd" -> 3), else the last one
     valued = [m for m in cops if _MATH_SEG_RE.match(body[m.end():].lstrip()) or _LEAD_NUM_RE.match(body[m.end():].lstrip())]
-    cop = valued[-1] if valued else (cops[-1] if cops else None)
+    cop = valued[-1] if valued else None
     if cop is not None:
         rest = body[cop.end() :].strip()
         seg = _MATH_SEG_RE.match(rest)
@@ -208,8 +192,8 @@ def answer_from_words(s: str) -> str:
         num = _LEAD_NUM_RE.match(rest)
         if num is not None:
             return num.group(0).strip()
-        cut = _CLAUSE_END_RE.search(rest)
-        return (rest[: cut.start()] if cut is not None else rest).strip()
+    if cops:
+        return s  # a copula that states no value ("the number of ways is twelve"): keep the text
     segs = list(_MATH_SEG_RE.finditer(body))
     outside = _MATH_SEG_RE.sub(" ", body)
     nums = list(_NUM_TOKEN_RE.finditer(outside))
@@ -244,12 +228,9 @@ def _final_sentence(text: str) -> str | None:
         rest = (seg.group(1) or seg.group(2)).strip()
     else:
         num = _LEAD_NUM_RE.match(rest)
-        if num is not None:  # "the answer is 17, since $k$ is odd" -> 17
+        if num is not None and not _NEGATION_RE.search(rest):  # "the answer is 17, since $k$ is odd" -> 17
             rest = num.group(0).strip()
         else:
-            cut = _CLAUSE_END_RE.search(rest)
-            if cut is not None:
-                rest = rest[: cut.start()].strip()
             rest = answer_from_words(rest)
     if not rest or len(rest) > 120:
         return None
@@ -518,14 +499,15 @@ def _parse_plain_number(s: str) -> tuple[Fraction, bool, Fraction | None] | None
         txt = m.group("grp").replace("{,}", "").replace(",", "")
         val = Fraction(txt)
         is_int = "." not in txt
-        if not is_int:
+        if not is_int and txt.split(".")[1].strip("0"):
             ulp = Fraction(1, 10 ** len(txt.split(".")[1]))
     elif m.group("dec") is not None:
         txt = m.group("dec")
         val = Fraction(txt if txt != "." else "0")
         exp = m.group("e1") or m.group("e2")
         is_int = "." not in txt and exp is None
-        if "." in txt:
+        if "." in txt and (exp is not None or txt.split(".")[1].strip("0")):
+            # "5.0" states an integer: exact (a finer "5.04" is not 5.0); "0.50", "1.5e3" are decimals
             ulp = Fraction(1, 10 ** len(txt.split(".")[1]))
         if exp is not None:
             val *= Fraction(10) ** int(exp)
