@@ -40,7 +40,6 @@ DISAGREE = [
     ("math_dapo_boxed", "The ratio is \\boxed{ 42 }.", "42", -1.0, 1.0),
     ("aime_2025_dapo_boxed", "The count is \\boxed{42}.\n" + "Let me double check the count once more. " * 4, "42", -1.0, 1.0),
     ("amc2023_dapo_boxed", "The count is \\boxed{1,000}.", "1000", -1.0, 1.0),
-    ("math_dapo_boxed", "First \\boxed{41}, but then \\boxed{4", "41", -1.0, 1.0),  # unclosed last box
     ("amc_dapo_boxed", "The answer is \\fbox{42}.", "42", -1.0, 1.0),
     # math-verify over the whole response
     ("math500", "So the probability is $\\boxed{\\frac{1}{3^{51}}}$.", "\\frac{1}{3^{50}}", 1.0, -1.0),
@@ -54,6 +53,7 @@ AGREE = [
     ("math_dapo", "Adding up.\nAnswer: 41", "42", -1.0, -1.0),
     ("math_dapo_boxed", "Hence $\\boxed{42}$.", "42", 1.0, 1.0),
     ("math_dapo_boxed", "Hence $\\boxed{43}$.", "42", -1.0, -1.0),
+    ("math_dapo_boxed", "First \\boxed{41}, but then \\boxed{4", "41", -1.0, -1.0),  # the final box never closes
     ("math500", "Hence $\\boxed{\\frac{\\sqrt{2}}{2}}$.", "\\frac{1}{\\sqrt{2}}", 1.0, 1.0),
     ("math500", "Hence $\\boxed{5}$.", "6", -1.0, -1.0),
 ]

@@ -15,7 +15,7 @@ from nft.reward._extract import clean, extract_answer, fast_compare, last_boxed,
         ("first \\boxed{1} then \\boxed{2}", "2", "boxed"),
         ("\\fbox{7}", "7", "boxed"),
         ("\\boxed 5 is it", "5", "boxed"),
-        ("ok \\boxed{3} and then truncated \\boxed{4", "3", "boxed"),  # unbalanced last box skipped
+        ("ok \\boxed{3} and then truncated \\boxed{4", None, "none"),  # the final box never closes: cut off
         ("\\boxed{\\{1,2\\}}", "\\{1,2\\}", "boxed"),  # escaped braces are content
         ("reasoning\nAnswer: 17", "17", "answer_line"),
         ("reasoning\n**Answer:** $17$", "$17$", "answer_line"),

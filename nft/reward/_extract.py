@@ -81,6 +81,34 @@ def _boxes_from_end(text: str):
             yield text[j:k], m.start(), k
 
 
+def unclosed_last_box(text: str) -> int:
+    """Start of the last ``\\boxed{``/``\\fbox{`` of ``text`` if it never closes (a final answer cut
+    off mid-box), else -1. Linear: one right-to-left pass over the text after that box."""
+    last = None
+    for m in _BOX_RE.finditer(text, max(0, text.rfind("\\boxed") if "\\boxed" in text else 0)):
+        last = m
+    k = text.rfind("\\fbox")
+    if k != -1 and (last is None or k > last.start()):
+        last = _BOX_RE.match(text, k)
+    if last is None:
+        return -1
+    j = last.end()
+    while j < len(text) and text[j] in " \t":
+        j += 1
+    if j >= len(text) or text[j] != "{":
+        return -1
+    depth = 0
+    for tok in _BRACE_TOKEN_RE.finditer(text, j):
+        t = tok.group()
+        if t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+            if depth == 0:
+                return -1
+    return last.start()
+
+
 def all_boxed(text: str) -> list[tuple[str, int, int]]:
     """Every complete ``\\boxed``/``\\fbox`` of ``text`` as ``(content, start, end)``, in order
     (linear, see :func:`_boxes_from_end`)."""
@@ -302,6 +330,11 @@ def extract_answer(text: str) -> tuple[str | None, str]:
     line = _answer_line(text)
     if line is not None and (not _balanced(line[0]) or _BOX_RE.search(line[0])):
         line = None
+    cut = unclosed_last_box(text) if boxed is not None or "\\boxed" in text or "\\fbox" in text else -1
+    if cut != -1 and (line is None or line[1] < cut):
+        # the final answer was being written when the response ended ("... \\boxed{4"): an earlier
+        # box is not the answer, and neither is the sentence before it
+        return None, "none"
     if boxed is not None and (line is None or boxed[1] >= line[1]):
         return boxed[0], "boxed"
     if line is not None:
