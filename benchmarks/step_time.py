@@ -72,6 +72,8 @@ def main(argv=None) -> int:
     p.add_argument("--offpolicy", action="store_true",
                    help="NFT vs NFT+bypass vs GRPO, per phase, and the paper-shape estimate (docs/off_policy.md)")
     p.add_argument("--costs-only", action="store_true", help="with --offpolicy: only the per-token cost estimate")
+    p.add_argument("--lock", default=None,
+                   help="with --offpolicy: run each quickstart under `flock LOCK` (to share a machine)")
     args = p.parse_args(argv)
     if args.offpolicy:
         return offpolicy_main(args)
@@ -121,7 +123,8 @@ def run_phases_once(label: str, algo: str, extra_env: dict, args, workdir: Path,
     env.update(ALGO=algo, SEED=str(args.seed), STEPS=str(args.steps), QUICKSTART_DIR=str(workdir),
                RUN_NAME=name, PYTHON=env.get("PYTHON", sys.executable), **extra_env)
     overrides = [] if args.filter_groups else ["algorithm.filter_groups.enable=false"]
-    proc = subprocess.run(["bash", str(REPO / "recipes" / "quickstart_cpu.sh"), *overrides], env=env,
+    lock = ["flock", args.lock] if getattr(args, "lock", None) else []
+    proc = subprocess.run([*lock, "bash", str(REPO / "recipes" / "quickstart_cpu.sh"), *overrides], env=env,
                           capture_output=True, text=True, start_new_session=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])

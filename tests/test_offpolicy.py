@@ -342,3 +342,16 @@ def test_recipe_switch_errors(tmp_path):
         r = subprocess.run(["bash", str(REPO / "train_7B.sh")], env={"PATH": "/usr/bin:/bin", "PRINT_ARGS": "1", **env},
                            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
         assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_paper_shape_share_formula():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import step_time
+    finally:
+        sys.path.pop(0)
+    share = step_time.paper_shape_share({"fwd": 1.0, "fwd_bwd": 2.0, "fwd_bwd_ckpt": 3.0})
+    assert share["fwd_bwd"] == pytest.approx(1 / 3) and share["fwd_bwd_ckpt"] == pytest.approx(1 / 4)
+    assert share["sequences"] == 512 * 16 and share["updates_per_step"] == 16
+    two_epochs = step_time.paper_shape_share({"fwd": 1.0, "fwd_bwd": 2.0, "fwd_bwd_ckpt": 3.0}, ppo_epochs=2)
+    assert two_epochs["fwd_bwd"] == pytest.approx(1 / 5)
