@@ -225,6 +225,7 @@ from nft.reward._extract import (  # noqa: E402
         ("We check $k$.\n\nFinal Answer: The smallest $k$ is 17.", "17"),
         ("Thus the answer is 17, since $k$ must be odd.", "17"),
         ("Answer: The values are 3 and 5.", "3, 5"),
+        ("Therefore the answer is 5 or 6.", "5, 6"),  # a hedge keeps both values
         ("Answer: The answer is 3 and it is odd.", "3"),
         ("Final Answer: The final answer is $8$. I hope it is correct.", "8"),
         ("Therefore, the area is $\\frac{1}{2}$ square units.", "\\frac{1}{2}"),
@@ -252,7 +253,9 @@ def test_no_value_from_an_unfinished_or_valueless_closing(text):
 
 
 @pytest.mark.parametrize("text", ["the answer is not 5 but 7.", "Answer: The answer is not 5 but 7.",
-                                  "So the answer is not 5, it is 7."])
+                                  "So the answer is not 5, it is 7.", "Answer: at least 5 people",
+                                  "Answer: There are about 5 ways.", "So the count is 5 or more.",
+                                  "Answer: probably 5 apples"])
 def test_negated_values_are_not_taken(text):
     ans, _src = extract_answer(text)
     assert ans is None or ans.strip() != "5"

@@ -168,17 +168,28 @@ def _answer_line(text: str) -> tuple[str, int] | None:
 _MATH_SEG_RE = re.compile(r"\$\$?([^$]{1,300})\$\$?|\\\(([^()]{1,300}?)\\\)")
 _LATEX_CMD_RE = re.compile(r"\\[a-zA-Z]+\s*(?:\{[^{}]{0,100}\})?")
 _WORD3_RE = re.compile(r"[A-Za-z]{3,}")
-_NEGATION_RE = re.compile(r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but)\b")
+#: words that negate, bound or hedge a value ("not 5", "at least 5", "about 5", "5 or more"): a value
+#: is never taken out of such a sentence
+_NEGATION_RE = re.compile(
+    r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but|least|most|more|less|than|"
+    r"fewer|about|approximately|around|roughly|nearly|almost|over|under|between|maybe|perhaps|possibly|either|"
+    r"probably|likely|guess|estimate)\b"
+)
 _COPULA_RE = re.compile(r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes)\s+|\s=\s")
 _SIGNED_NUM = r"[-+\u2212]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?"
 _LEAD_NUM_RE = re.compile(
     r"^(" + _SIGNED_NUM + r")(?:\s*(\\?%|percent\b|(?:hundred|thousand|million|billion|trillion)\b))?"
-    r"(?!\s*[\\^_*/+\-=({\[\u00d7\u00b7!]|[\w.]\w)"  # "2\sqrt3", "3 \times 10^5", "2^{10}" are not plain numbers
+    r"(?!\s*[\\^_*/+\-=({\[\u00d7\u00b7!]|[\w.]\w|\s*,\s*[-+\u2212]?\d)"  # "2\sqrt3", "3 \times 10^5", "2^{10}", "1,2,3"
 )
 _NUM_TOKEN_RE = re.compile(r"(?<![\w.])" + _SIGNED_NUM + r"(?![\w])")
 #: "3 and 5", "1, 2 or 4": several values stated together
-_NUM_LIST_RE = re.compile(r"^(" + _SIGNED_NUM + r")((?:\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*" + _SIGNED_NUM + r")+)(?![\w.\\^])")
-_NUM_LIST_SPLIT_RE = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*")
+_NUM_LIST_RE = re.compile(r"^(" + _SIGNED_NUM + r")((?:\s*(?:,\s+(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*" + _SIGNED_NUM + r")+)(?![\w.\\^])")
+_NUM_LIST_SPLIT_RE = re.compile(r"\s*(?:,\s+(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*")  # "1,234" is one number
+
+
+def _states_value(rest: str) -> bool:
+    """``rest`` (what follows a copula) starts with inline math, a number or a list of numbers."""
+    return bool(_MATH_SEG_RE.match(rest) or _NUM_LIST_RE.match(rest) or _LEAD_NUM_RE.match(rest))
 
 
 def answer_from_words(s: str) -> str:
@@ -205,7 +216,7 @@ def answer_from_words(s: str) -> str:
         if body.count("$", 0, m.start()) % 2 == 0 and not (several_eq and "=" in m.group())
     ]
     # the last copula that states a value ("the answer is 3 and it is odd" -> 3), else the last one
-    valued = [m for m in cops if _MATH_SEG_RE.match(body[m.end():].lstrip()) or _LEAD_NUM_RE.match(body[m.end():].lstrip())]
+    valued = [m for m in cops if _states_value(body[m.end():].lstrip())]
     cop = valued[-1] if valued else None
     if cop is not None:
         rest = body[cop.end() :].strip()
@@ -255,8 +266,11 @@ def _final_sentence(text: str) -> str | None:
     if seg is not None:  # "the answer is $x$, I hope it is correct" -> the leading math
         rest = (seg.group(1) or seg.group(2)).strip()
     else:
+        several = _NUM_LIST_RE.match(rest)
         num = _LEAD_NUM_RE.match(rest)
-        if num is not None and not _NEGATION_RE.search(rest):  # "the answer is 17, since $k$ is odd" -> 17
+        if several is not None:  # "the answer is 5 or 6": both (a hedge is wrong against one value)
+            rest = ", ".join(_NUM_LIST_SPLIT_RE.split(several.group(0).strip()))
+        elif num is not None and not _NEGATION_RE.search(rest):  # "the answer is 17, since $k$ is odd" -> 17
             rest = num.group(0).strip()
         else:
             rest = answer_from_words(rest)
@@ -286,7 +300,7 @@ def _concluding_sentence(text: str) -> str | None:
     if start == 0 and len(text) > len(tail):
         return None  # the sentence starts before the tail: too long to be a closing statement
     sentence = body[start:].strip()
-    if not _CONCLUDE_RE.match(sentence) or len(sentence) > 200:
+    if not _CONCLUDE_RE.match(sentence) or len(sentence) > 200 or _NEGATION_RE.search(sentence):
         return None
     cop = None
     for m in _COPULA_RE.finditer(sentence):
@@ -295,10 +309,10 @@ def _concluding_sentence(text: str) -> str | None:
     if cop is None:
         return None
     value = answer_from_words(sentence + ".")
-    if value == sentence or not value:
+    if not value or value in (sentence, sentence + "."):
         return None
     rest = sentence[cop.end() :].strip()
-    if not (_MATH_SEG_RE.match(rest) or _LEAD_NUM_RE.match(rest)):
+    if not _states_value(rest):
         return None  # "So the answer is correct." states no value
     return value
 
