@@ -11,6 +11,7 @@
 #   NORMALIZE=2 bash train_7B.sh  actor_rollout_ref.actor.policy_loss.clamp_negative=0.5   # extra overrides
 #   DRY_RUN=1 bash train_7B.sh                         # compose + validate + print; no Ray, no GPU
 #   PRESET=authors bash train_7B.sh                    # the authors' scripts' settings (DRY_RUN=1: table)
+#   LORA_RANK=64 bash train_7B.sh                      # LoRA variant: adapters on all linear layers, lr 1e-5
 #
 # All knobs: recipes/common.sh. Every default below can be overridden from the environment.
 set -euo pipefail
