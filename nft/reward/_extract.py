@@ -39,7 +39,7 @@ _SENTENCE_RE = re.compile(r"(?i)\b(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+is[ 
 _BRACE_TOKEN_RE = re.compile(r"\\[{}]|[{}]")
 
 
-def _boxes_from_end(text: str):
+def _boxes_from_end(text: str, state: dict | None = None):
     """Complete ``\\boxed``/``\\fbox`` of ``text`` as ``(content, start, end)``, from the last to the
     first (a generator: callers stop early).
 
@@ -51,6 +51,7 @@ def _boxes_from_end(text: str):
     if "\\boxed" not in text and "\\fbox" not in text:
         return
     starts = [m for m in _BOX_RE.finditer(text)]
+    first = True
     n = len(text)
     closers: list[int] = []  # end positions (just past) of '}' not yet matched, nearest last
     scanned_from = n  # text[scanned_from:] has been pushed through the stack
@@ -71,42 +72,19 @@ def _boxes_from_end(text: str):
             if closers:
                 end = closers.pop()
                 scanned_from = j  # this '{' is now consumed as well
+                first = False
                 yield text[j + 1 : end - 1], m.start(), end
+            elif first and state is not None:
+                state["unclosed_last"] = m.start()  # the last box of the text never closes
+            first = False
             continue  # unbalanced (truncated) box: not an answer
+        first = False
         # "\boxed 5": a single token up to whitespace/$
         k = j
         while k < n and text[k] not in " \t\n$":
             k += 1
         if k > j and j > m.end():
             yield text[j:k], m.start(), k
-
-
-def unclosed_last_box(text: str) -> int:
-    """Start of the last ``\\boxed{``/``\\fbox{`` of ``text`` if it never closes (a final answer cut
-    off mid-box), else -1. Linear: one right-to-left pass over the text after that box."""
-    last = None
-    for m in _BOX_RE.finditer(text, max(0, text.rfind("\\boxed") if "\\boxed" in text else 0)):
-        last = m
-    k = text.rfind("\\fbox")
-    if k != -1 and (last is None or k > last.start()):
-        last = _BOX_RE.match(text, k)
-    if last is None:
-        return -1
-    j = last.end()
-    while j < len(text) and text[j] in " \t":
-        j += 1
-    if j >= len(text) or text[j] != "{":
-        return -1
-    depth = 0
-    for tok in _BRACE_TOKEN_RE.finditer(text, j):
-        t = tok.group()
-        if t == "{":
-            depth += 1
-        elif t == "}":
-            depth -= 1
-            if depth == 0:
-                return -1
-    return last.start()
 
 
 def all_boxed(text: str) -> list[tuple[str, int, int]]:
@@ -340,11 +318,13 @@ def extract_answer(text: str) -> tuple[str | None, str]:
 
     An ``Answer:`` line or sentence that is cut off (unbalanced braces, or a ``\\boxed`` that never
     closes) is not a final answer."""
-    boxed = last_boxed(text)
+    state: dict = {}
+    first_box = next(_boxes_from_end(text, state), None)
+    boxed = None if first_box is None else (first_box[0], first_box[2])
     line = _answer_line(text)
     if line is not None and (not _balanced(line[0]) or _BOX_RE.search(line[0])):
         line = None
-    cut = unclosed_last_box(text) if boxed is not None or "\\boxed" in text or "\\fbox" in text else -1
+    cut = state.get("unclosed_last", -1)
     if cut != -1 and (line is None or line[1] < cut):
         # the final answer was being written when the response ended ("... \\boxed{4"): an earlier
         # box is not the answer, and neither is the sentence before it
@@ -408,8 +388,9 @@ _DFRAC_RE = re.compile(r"\\[dt]frac")
 _THIN_SEP_RE = re.compile(r"(?<=\d)(?:,\s*\\!|\{,\}|\\[,!:; ])(?=\d{3}(?!\d))")  # 12,\!345  12{,}345  12\,345
 _MATRIX_RE = re.compile(r"\\begin\{([pbBvV]?matrix)\}(.{0,2000}?)\\end\{\1\}", re.S)
 _EULER_RE = re.compile(r"\\(?:mathrm|text|operatorname|rm|mathit)\s*\{\s*e\s*\}|\{\\rm\s+e\}")
-_RELATIONS = [(re.compile(r"\\geqslant|\\geq(?![a-zA-Z])|>="), "\\ge "), (re.compile(r"\\leqslant|\\leq(?![a-zA-Z])|<="), "\\le "),
-              (re.compile(r"\\neq(?![a-zA-Z])|!="), "\\ne ")]
+_RELATION_RE = re.compile(r"\\(?:geqslant|leqslant|geq|leq|neq)(?![a-zA-Z])|>=|<=|!=")
+_RELATION_OF = {"\\geqslant": "\\ge ", "\\geq": "\\ge ", ">=": "\\ge ", "\\leqslant": "\\le ", "\\leq": "\\le ",
+                "<=": "\\le ", "\\neq": "\\ne ", "!=": "\\ne "}
 
 
 def _vector_as_tuple(m: "re.Match[str]") -> str:
@@ -456,10 +437,10 @@ def clean(s: str) -> str:
     s = _THIN_SEP_RE.sub("", s)  # 1\,000\,000 -> 1000000 (only between digit groups)
     if "matrix" in s:
         s = _MATRIX_RE.sub(_vector_as_tuple, s)
-    if "e" in s:
+    if "e" in s and "\\" in s:
         s = _EULER_RE.sub("e", s)  # \mathrm{e} is Euler's number e
-    for rel_re, rel in _RELATIONS:
-        s = rel_re.sub(lambda _m, r=rel: r, s)
+    if "=" in s or "eq" in s:
+        s = _RELATION_RE.sub(lambda m: _RELATION_OF[m.group()], s)
     s = _SPACING_RE.sub(" ", s)
     s = _DEGREE_RE.sub("", s)
     s = s.replace("\\displaystyle", "")
