@@ -13,10 +13,10 @@ sizes), alternating ``--repeats`` times, and prints for each algorithm the media
   algorithms differ (NFT adds no forward or backward pass: the target ratio is <= 1.05);
 
 their NFT/GRPO ratios, and the quickstart's wall time (the NFT run's ``quickstart: ... in N s``; that
-run is the README's command with its defaults when given ``--filter-groups --steps 20``). By default dynamic sampling
-(``algorithm.filter_groups``) is turned off for both, so each step generates exactly one batch and the
-generation time does not depend on how many groups each algorithm happens to filter; ``--filter-groups``
-keeps the recipe's setting. Figures from a shared 2-core machine are noisy: use ``--repeats``.
+run is the README's command with its defaults when given ``--steps 20``). Dynamic sampling
+(``algorithm.filter_groups``) is off for both, as in the quickstart, so each step generates exactly one
+batch and the generation time does not depend on how many groups each algorithm happens to filter;
+``--filter-groups`` turns it on (the cluster recipes' setting). Figures from a shared 2-core machine are noisy: use ``--repeats``.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ def run_once(algo: str, args, workdir: Path, tag: str) -> dict:
     env = dict(os.environ)
     env.update(ALGO=algo, SEED=str(args.seed), STEPS=str(args.steps), QUICKSTART_DIR=str(workdir),
                RUN_NAME=f"{algo}-{tag}", PYTHON=env.get("PYTHON", sys.executable))
-    overrides = [] if args.filter_groups else ["algorithm.filter_groups.enable=false"]
+    overrides = [f"algorithm.filter_groups.enable={str(bool(args.filter_groups)).lower()}"]
     proc = subprocess.run(["bash", str(REPO / "recipes" / "quickstart_cpu.sh"), *overrides], env=env,
                           capture_output=True, text=True, start_new_session=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"{algo} run failed (status {proc.returncode})")
     m = re.search(r"quickstart: accuracy (\S+) -> (\S+) in (\d+) s", proc.stdout)
+    t = re.search(r"quickstart: setup (\d+) s, training (\d+) s", proc.stdout)
     steps = json.loads((workdir / f"{algo}-{tag}" / "metrics.json").read_text())["steps"]
     later = [s for s in steps if s["step"] > args.skip and "timing_s/step" in s]
     if not later:
@@ -57,6 +58,7 @@ def run_once(algo: str, args, workdir: Path, tag: str) -> dict:
         # verl's timing_per_token_ms/gen: generation-phase time per generated token (vLLM rollout)
         "gen_tok_s": [1000.0 / s["timing_per_token_ms/gen"] for s in later if s.get("timing_per_token_ms/gen")],
         "wall_s": int(m.group(3)) if m else None,
+        "training_s": int(t.group(2)) if t else None,
         "acc": (float(m.group(1)), float(m.group(2))) if m else None,
     }
 
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
             print(f"{algo} run {r}: median step {statistics.median(out['step']):.2f} s, "
                   f"train {statistics.median(out['train']):.3f} s, gen {statistics.median(out['gen']):.2f} s "
                   f"({statistics.median(out['gen_tok_s'] or [float('nan')]):.0f} tok/s), "
-                  f"accuracy {out['acc']}, wall {out['wall_s']} s", flush=True)
+                  f"accuracy {out['acc']}, wall {out['wall_s']} s (training {out['training_s']} s)", flush=True)
     med = {a: {k: statistics.median([x for o in runs for x in o[k]] or [float("nan")])
                for k in ("step", "train", "gen", "gen_tok_s")}
            for a, runs in res.items()}
@@ -122,7 +124,7 @@ def run_phases_once(label: str, algo: str, extra_env: dict, args, workdir: Path,
     name = f"{label.replace('+', '-')}-{tag}"
     env.update(ALGO=algo, SEED=str(args.seed), STEPS=str(args.steps), QUICKSTART_DIR=str(workdir),
                RUN_NAME=name, PYTHON=env.get("PYTHON", sys.executable), **extra_env)
-    overrides = [] if args.filter_groups else ["algorithm.filter_groups.enable=false"]
+    overrides = [f"algorithm.filter_groups.enable={str(bool(args.filter_groups)).lower()}"]
     lock = ["flock", args.lock] if getattr(args, "lock", None) else []
     proc = subprocess.run([*lock, "bash", str(REPO / "recipes" / "quickstart_cpu.sh"), *overrides], env=env,
                           capture_output=True, text=True, start_new_session=True)

@@ -20,6 +20,9 @@
 #   QUICKSTART_DIR  where the model, data, logs and checkpoints go (default <repo>/outputs/quickstart)
 #   RAY_NUM_CPUS  logical CPUs given to Ray (default 16; verl asks for more CPUs than a laptop has)
 #   RESUME_MODE   disable (default: a fresh run each time) | auto (continue from the run's last checkpoint)
+#   FILTER_GROUPS 0 (default) | 1: DAPO dynamic sampling (the cluster recipes' default). Off here: the toy
+#                 task saturates (at ~90% accuracy most groups are all-correct, so every step regenerates
+#                 up to algorithm.filter_groups.max_num_gen_batches batches and the cap ends the run)
 #   VERBOSE=1     echo verl's full log (always written to $QUICKSTART_DIR/<run>/train.log)
 #   PYTHON        interpreter with verl + nft (default: <repo>/.venv, made by recipes/setup_cpu.sh if missing)
 # Extra arguments are Hydra overrides appended last (they win).
@@ -107,6 +110,7 @@ CPU_ARGS=(
   "hydra.run.dir=$RUN_DIR/hydra"  # not ./outputs/<date>/<time> of the current directory
   +ray_kwargs.ray_init.num_cpus="${RAY_NUM_CPUS:-16}" +ray_kwargs.ray_init.num_gpus=1
   transfer_queue.backend.SimpleStorage.num_data_storage_units=1
+  "algorithm.filter_groups.enable=$([[ "${FILTER_GROUPS:-0}" == 1 ]] && echo true || echo false)"
 )
 
 SETUP_S=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
