@@ -43,6 +43,11 @@ opts=()
 [[ -n "${GPUS_PER_NODE:-}" ]] && opts+=(--num-gpus "$GPUS_PER_NODE")
 [[ -n "${NUM_CPUS:-}" ]] && opts+=(--num-cpus "$NUM_CPUS")
 [[ -n "${NODE_IP:-}" ]] && opts+=(--node-ip-address "$NODE_IP")
+if [[ "${NODE_IP:-}" == 127.0.0.1 || "${NODE_IP:-}" == localhost ]]; then
+  # ray/_private/services.py::resolve_ip_for_localhost; the rest of 127.0.0.0/8 is used as given
+  echo "note: Ray replaces NODE_IP=$NODE_IP by this machine's interface address; for a loopback-only" \
+       "cluster on one machine use e.g. 127.0.0.2 (head) and 127.0.0.3 (worker)" >&2
+fi
 if [[ -n "${RAY_TMPDIR:-}" ]]; then
   [[ "$cmd" == head || "$cmd" == worker ]] && mkdir -p "$RAY_TMPDIR"
   [[ -d "$RAY_TMPDIR" ]] && RAY_TMPDIR=$(cd "$RAY_TMPDIR" && pwd -P)  # the marker holds the real path
