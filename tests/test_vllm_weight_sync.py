@@ -3,9 +3,10 @@
 The child (tests/vllm_sync_probe.py) drives the training loop's own sync pieces: verl's bucketed
 shared-memory sender and its vLLM worker extension's ``update_weights_from_ipc``. Tolerance: actor
 (transformers) and rollout (vLLM's CPU kernels) both compute in float32 but with different kernels and
-summation orders, so the log-probs of the same tokens agree to ~1e-5 (measured before any step); 2e-3
-leaves room for that and is still 25x below the change one AdamW step (lr 1e-2) makes to those
-log-probs (asserted > 0.05 on average), so a rollout left on the pre-step weights cannot pass.
+summation orders; on this project's machine the log-probs of the same tokens agreed to 5e-7 before the
+step and 1e-6 after the sync. 1e-4 leaves 100x for other CPUs' kernels (AVX2 vs AVX-512) and is still
+500x below the change one AdamW step (lr 1e-2) makes to those log-probs (0.82 on average here,
+asserted > 0.05), so a rollout left on the pre-step weights cannot pass.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-TOL = 2e-3
+TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_optimizer_step_reaches_vllm(tiny_model, tmp_path):
     assert r["step_change_mean"] > 0.05, r  # the step moved the log-probs well beyond the tolerance
     assert r["unsynced_vs_new_mean"] > 0.05, r  # before the sync vLLM still scores with the old weights
     assert r["after_vs_new_max"] < TOL, r  # after the sync it scores with the new ones ...
-    assert r["after_vs_old_mean"] > 25 * TOL, r  # ... and no longer with the old
+    assert r["after_vs_old_mean"] > 0.05, r  # ... and no longer with the old
 
 
 @pytest.mark.e2e
