@@ -79,13 +79,19 @@ def main(argv=None) -> int:
     p.add_argument("--lock", default=None, help="run each quickstart under `flock LOCK` (to share a machine)")
     p.add_argument("--workdir", default=None)
     p.add_argument("--json", default=None, help="also write every run's result here")
+    p.add_argument("--resume", action="store_true", help="keep the successful runs already in --json")
     args = p.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="nft-offpolicy-ablation-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results = []
+    if args.json and args.resume and Path(args.json).exists():
+        results = [r for r in json.loads(Path(args.json).read_text()) if r.get("ok")]
+    done = {(r["algo"], r["variant"], r["seed"]) for r in results}
     for variant in args.variants:
         for seed in args.seeds:
             for algo in args.algos:
+                if (algo, variant, seed) in done:
+                    continue
                 r = run(algo, variant, seed, args, workdir)
                 results.append(r)
                 print(json.dumps(r), flush=True)
@@ -97,6 +103,8 @@ def main(argv=None) -> int:
     for variant in args.variants:
         for algo in args.algos:
             rs = [r for r in results if r["variant"] == variant and r["algo"] == algo]
+            if not rs:
+                continue
             if not all(r["ok"] for r in rs):
                 print(f"| {variant} | {algo} | {len(rs)} | FAILED: {[r.get('error', '')[-120:] for r in rs if not r['ok']]} "
                       "| | | | |")
