@@ -159,10 +159,12 @@ def foreign_entry_point_problem(algorithm_config=None) -> str | None:
     experimental trainers (they skip ``nft.main``'s checks and, in bypass mode, swap the loss) and the
     legacy trainer in bypass mode (``apply_bypass_mode`` has already set ``loss_mode='bypass_mode'``).
     """
-    callers = set()
+    callers, functions = set(), set()
     frame = sys._getframe(1)
     while frame is not None:
-        callers.add(str(frame.f_globals.get("__name__", "")))
+        module = str(frame.f_globals.get("__name__", ""))
+        callers.add(module)
+        functions.add((module, frame.f_code.co_name))
         frame = frame.f_back
     foreign = sorted(m for m in callers if m.startswith(_FOREIGN_TRAINER_MODULES))
     if foreign:
@@ -178,7 +180,9 @@ def foreign_entry_point_problem(algorithm_config=None) -> str | None:
             bypass = bool((algorithm_config.get("rollout_correction", None) or {}).get("bypass_mode", False))
         except AttributeError:
             bypass = False
-    if bypass and _LEGACY_TRAINER_MODULE in callers:
+    # the legacy loop is RayPPOTrainer.fit; the v1 trainer also passes through this module's
+    # compute_advantage (trainer/ppo/v1/utils.py::compute_advantage_for_multi_trajectories calls it)
+    if bypass and (_LEGACY_TRAINER_MODULE, "fit") in functions:
         return (
             "algorithm.rollout_correction.bypass_mode=True on the legacy trainer (trainer.use_v1=False): "
             "ray_trainer.py::RayPPOTrainer.fit has replaced the NFT loss by 'bypass_mode' (PPO-clip) through "

@@ -98,12 +98,12 @@ def test_baselines_are_not_subject_to_the_nft_rules(compose_nft):
 
 
 # ------------------------------------------------------------------------------------------ entry points
-def _call_from_module(module_name: str, fn, *args):
-    """Run fn(*args) from a frame whose module is `module_name` (as verl's trainer would call it)."""
+def _call_from_module(module_name: str, fn, *args, function: str = "call"):
+    """Run fn(*args) from a frame of function `function` in module `module_name` (as verl would call it)."""
     mod = types.ModuleType(module_name)
-    code = compile("def call(fn, args):\n    return fn(*args)\n", f"<{module_name}>", "exec")
+    code = compile(f"def {function}(fn, args):\n    return fn(*args)\n", f"<{module_name}>", "exec")
     exec(code, mod.__dict__)
-    return mod.call(fn, args)
+    return getattr(mod, function)(fn, args)
 
 
 def _tiny_batch():
@@ -130,14 +130,18 @@ def test_estimator_refuses_legacy_trainer_in_bypass_mode_only():
     rewards, mask, uids = _tiny_batch()
     bypass = OmegaConf.create({"rollout_correction": {"bypass_mode": True}})
     with pytest.raises(RuntimeError, match="trainer.use_v1=True"):
-        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids)
+        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids, function="fit")
     decoupled = OmegaConf.create({"rollout_correction": {"bypass_mode": False}})
-    adv, _ = _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, decoupled, uids)
+    adv, _ = _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, decoupled, uids, function="fit")
+    assert torch.isfinite(adv).all()
+    # the v1 trainer reaches the estimator through ray_trainer.compute_advantage (v1/utils.py): not legacy
+    adv, _ = _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids,
+                               function="compute_advantage")
     assert torch.isfinite(adv).all()
     # inside nft.main's trainer the guard is not consulted (the config was validated before Ray started)
     token = SAMPLED_GROUP_RATES.set({})
     try:
-        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids)
+        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids, function="fit")
     finally:
         SAMPLED_GROUP_RATES.reset(token)
     assert foreign_entry_point_problem(bypass) is None  # called from a test module: no trainer on the stack
