@@ -112,3 +112,9 @@ def test_truncated_answers_are_negative_in_the_training_loop(tmp_path):
     train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
     assert len(train) == 1
     assert train[0]["critic/score/mean"] == -1.0, {k: v for k, v in train[0].items() if "score" in k}
+    # the truncation rate is a validation metric: verl averages the `truncated` reward key per data source
+    before = [r for r in rows if r["step"] == 0]
+    val0 = next(s for s in metrics["steps"] if s.get("step") == 0)
+    keys = [k for k in val0 if k.endswith("/truncated/mean@4")]
+    assert keys, sorted(val0)
+    assert val0[keys[0]] == pytest.approx(sum(r["truncated"] for r in before) / len(before))
