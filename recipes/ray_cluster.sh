@@ -26,7 +26,9 @@
 # RAY_TMPDIR: `head`/`worker` mark their `ray start` with NFT_RAY_TMPDIR=<that dir>, which every Ray
 # process (GCS, raylet, dashboard, workers, job drivers, vLLM engine processes) inherits; `stop`
 # stops them and their descendants in `ray stop`'s order (raylets, the rest, GCS: SIGTERM, then SIGKILL
-# after a third of STOP_GRACE_S (15) seconds each) and removes the /dev/shm segments they had mapped.
+# after a third of STOP_GRACE_S (15) seconds each) and removes the /dev/shm segments they had mapped,
+# and the vLLM/verl/multiprocessing segments (psm_*, verl_weights_*, sem.mp-*) written since that node
+# started which no process holds any more (those of a job's vLLM processes, ended by verl).
 # Several "nodes" on one machine sharing one RAY_TMPDIR are stopped together (docs/cluster.md, "Two
 # nodes on one machine (CPU)").
 set -euo pipefail
@@ -140,6 +142,20 @@ stop_cluster() {
   for f in $(printf '%s\n' "${shm[@]}" | sort -u); do
     if [[ -e "$f" ]]; then rm -f -- "$f" && removed=$((removed + 1)); fi
   done
+  # vLLM's ring buffers (psm_*) outlive their processes when verl ends its actors at the end of a job;
+  # remove those written since this node started that no process holds (open or mapped) any more.
+  local since held
+  if [[ -f "$RAY_TMPDIR/nft_started_at" ]]; then
+    since=$(< "$RAY_TMPDIR/nft_started_at")
+    held=$( { cat /proc/[0-9]*/maps 2>/dev/null | awk '$6 ~ /^\/dev\/shm\// {print $6}'
+              find /proc/[0-9]*/fd -lname '/dev/shm/*' -printf '%l\n' 2>/dev/null; } | sort -u || true)
+    for f in /dev/shm/psm_* /dev/shm/verl_weights_* /dev/shm/sem.mp-*; do
+      [[ -f "$f" ]] || continue
+      [[ $(stat -c %Y "$f" 2>/dev/null || echo 0) -ge $since && $(( $(date +%s) - $(stat -c %Y "$f") )) -ge 2 ]] || continue
+      grep -qxF "$f" <<< "$held" && continue
+      rm -f -- "$f" && removed=$((removed + 1))
+    done
+  fi
   mapfile -t left < <(cluster_pids)
   if [[ ${#left[@]} -gt 0 ]]; then
     echo "error: ${#left[@]} process(es) of RAY_TMPDIR=$RAY_TMPDIR still alive: ${left[*]}" >&2
@@ -149,7 +165,12 @@ stop_cluster() {
 }
 
 # Mark what `ray start` starts, so that `stop` can find exactly this cluster's processes.
-mark() { if [[ -n "${RAY_TMPDIR:-}" ]]; then export NFT_RAY_TMPDIR=$RAY_TMPDIR; fi; }
+mark() {
+  if [[ -n "${RAY_TMPDIR:-}" ]]; then
+    export NFT_RAY_TMPDIR=$RAY_TMPDIR
+    [[ -f "$RAY_TMPDIR/nft_started_at" ]] || date +%s > "$RAY_TMPDIR/nft_started_at"
+  fi
+}
 
 case "$cmd" in
   head)
