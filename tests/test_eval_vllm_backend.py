@@ -103,7 +103,7 @@ def test_cpu_engine_arguments(tiny_model, monkeypatch):
     s = gen.GenSettings(temperature=1.0, top_p=0.7, max_prompt_length=256, max_response_length=16, seed=7)
     eng = gen._VLLMBackend(tiny_model, s, 1, 0.85, 272)
     assert seen == dict(model=tiny_model, tensor_parallel_size=1, max_model_len=272, seed=7, enable_prefix_caching=True,
-                        enforce_eager=True, dtype="float32", kv="1")
+                        enforce_eager=True, enable_chunked_prefill=False, dtype="float32", kv="1")
     assert eng.device == "cpu"
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "3")
     gen._VLLMBackend(tiny_model, s, 1, 0.85, 272)

@@ -290,8 +290,8 @@ class _VLLMBackend:
 
     On CPU: ``VLLM_CPU_KVCACHE_SPACE`` (GiB) defaults to ``NFT_CPU_KVCACHE_GIB`` or 1 (else vLLM-CPU takes
     ``gpu_memory_utilization`` x host RAM for the KV cache), ``enforce_eager`` (no torch.compile: the engine
-    starts in ~20 s instead of ~60 s), the checkpoint's own dtype (vLLM would cast a float32 model to
-    bf16), and tensor parallel size 1.
+    starts in ~20 s instead of ~60 s), no chunked prefill (seeded sampling crashes vLLM-CPU with it; see
+    below), the checkpoint's own dtype (vLLM would cast a float32 model to bf16), tensor parallel size 1.
     """
 
     def __init__(self, model_path: str, settings: GenSettings, tp: int, gpu_memory_utilization: float, max_model_len: int):
@@ -310,7 +310,14 @@ class _VLLMBackend:
                 raise ValueError(f"--tp {tp}: vLLM on CPU runs tensor parallel size 1 only; pass --tp 1 "
                                  f"(TP=1 for eval_local_*.sh)")
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", os.environ.get("NFT_CPU_KVCACHE_GIB", "1"))
-            kwargs.update(enforce_eager=True, dtype=_model_dtype(model_path, current_platform.supported_dtypes))
+            # No chunked prefill: when a prompt is prefilled in chunks, vLLM discards the token sampled after
+            # a partial chunk and rewinds that request's seeded generator with set_offset
+            # (vllm/v1/worker/gpu_model_runner.py::GPUModelRunner._bookkeeping_sync, vllm-cpu 0.28.0), which a
+            # CPU torch.Generator does not have: the engine dies with "CPU Generator does not use offset"
+            # (seen with 9 prompts x 8 seeded samples, ~17k prompt tokens at 4096 per step; unchunked, 9 x 32
+            # ran). Unchunked, vLLM raises max_num_batched_tokens to at least max_model_len (EngineArgs).
+            kwargs.update(enforce_eager=True, enable_chunked_prefill=False,
+                          dtype=_model_dtype(model_path, current_platform.supported_dtypes))
         else:
             kwargs.update(gpu_memory_utilization=gpu_memory_utilization)
         self.s = settings
