@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from nft.local import shm
+
 import nft.eval.generate as gen
 from nft.eval.benchmarks import load_benchmark_file
 
@@ -206,7 +208,7 @@ def test_engine_is_closed_after_generation_and_on_errors(tiny_model, tmp_path, m
 def test_orphaned_segments_are_removed_held_ones_kept():
     if not os.path.isdir(gen.SHM_DIR):
         pytest.skip(f"no {gen.SHM_DIR} here")
-    before = gen._psm_segments()
+    before = shm.segments(gen.VLLM_SEGMENTS)
     tag = uuid.uuid4().hex[:8]
     orphan = os.path.join(gen.SHM_DIR, f"psm_nfttest_{tag}_a")
     held = os.path.join(gen.SHM_DIR, f"psm_nfttest_{tag}_b")
@@ -214,7 +216,7 @@ def test_orphaned_segments_are_removed_held_ones_kept():
         f.write(b"\0" * 16)
     fh = open(held, "wb")  # an open descriptor: a live process holds it
     try:
-        assert held in gen._held_shm_paths() and orphan not in gen._held_shm_paths()
+        assert held in shm.held_paths() and orphan not in shm.held_paths()
         assert gen.remove_orphaned_segments(before) == [os.path.basename(orphan)]
         assert not os.path.exists(orphan) and os.path.exists(held)
         assert gen.remove_orphaned_segments(before | {os.path.basename(held)}) == []

@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nft.eval.generate import _held_shm_paths, _psm_segments, remove_orphaned_segments
+from nft.eval.generate import VLLM_SEGMENTS, remove_orphaned_segments
+from nft.local import shm
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "eval" / "benchmarks"
@@ -99,7 +100,7 @@ def test_eval_script_generates_with_vllm_on_cpu(tmp_path):
     # the longest fixture prompt is 454 tokens with the tiny tokenizer)
     args = [model, "--label", "tiny", "--limit", "2", "--max-prompt-length", "464",
             "--max-response-length", str(BUDGET), "--no-progress"]
-    shm_before = _psm_segments()
+    shm_before = shm.segments(VLLM_SEGMENTS)
     try:
         p = _run_script(args, env)
         # a second run finds everything in the cache: no engine is started
@@ -112,7 +113,8 @@ def test_eval_script_generates_with_vllm_on_cpu(tmp_path):
     assert not left, f"processes left behind by the run: {left}"
     assert not leaked, f"/dev/shm segments left behind by the run: {leaked}"
     # segments another job on this machine holds are not ours; ours are neither held nor left
-    assert not {n for n in _psm_segments() - shm_before if f"/dev/shm/{n}" not in _held_shm_paths()}
+    held = shm.held_paths()
+    assert not {n for n in shm.segments(VLLM_SEGMENTS) - shm_before if f"/dev/shm/{n}" not in held}
 
     err = p.stderr
     # auto picked vLLM on this CPU-only machine, with the CPU defaults (KV cache 1 GiB when unset, eager)

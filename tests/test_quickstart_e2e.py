@@ -125,7 +125,9 @@ def _finite(x) -> bool:
 
 
 def _psm_segments() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith(("psm_", "verl_weights_"))}
+    from nft.local.shm import segments
+
+    return segments(("psm_", "verl_weights_"))
 
 
 def test_quickstart_two_steps_nft(qs_dir):

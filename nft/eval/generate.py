@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from nft.local import shm
+
 from .benchmarks import Problem
 from .cache import open_append, read_records, record_key, settings_key
 
@@ -192,60 +194,19 @@ class _TransformersBackend:
         return results
 
 
-SHM_DIR = "/dev/shm"
-
-
-def _psm_segments() -> set[str]:
-    """Names of the ``multiprocessing.shared_memory`` segments in /dev/shm (``psm_*``): vLLM's
-    engine/worker message queues (``vllm/distributed/device_communicators/shm_broadcast.py``)."""
-    try:
-        return {n for n in os.listdir(SHM_DIR) if n.startswith("psm_")}
-    except OSError:
-        return set()
-
-
-def _held_shm_paths() -> set[str]:
-    """/dev/shm paths some live process maps or has open (``/proc/<pid>/maps`` and ``/proc/<pid>/fd``)."""
-    held: set[str] = set()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/maps") as f:
-                for line in f:
-                    i = line.find(SHM_DIR + "/")
-                    if i >= 0:
-                        held.add(line[i:].rstrip("\n").removesuffix(" (deleted)"))
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith(SHM_DIR + "/"):
-                    held.add(target)
-        except OSError:
-            continue
-    return held
+SHM_DIR = shm.SHM_DIR
+VLLM_SEGMENTS = ("psm_",)  # vLLM's engine/worker message queues (vllm/distributed/device_communicators/shm_broadcast.py)
 
 
 def remove_orphaned_segments(before: set[str]) -> list[str]:
     """Unlink the ``psm_*`` segments that appeared since ``before`` was listed and that no live process
     holds any more; return their names. vLLM unlinks its ring buffers when their creator is garbage
-    collected (``ShmRingBuffer.__del__``), which a process killed during shutdown never reaches. A segment
-    nobody maps or has open cannot be in use: vLLM's readers open one by name only while its creator
-    holds it."""
-    new = _psm_segments() - before
+    collected (``ShmRingBuffer.__del__``), which a process killed during shutdown never reaches
+    (:mod:`nft.local.shm`)."""
+    new = shm.segments(VLLM_SEGMENTS) - before
     if not new:
         return []
-    held = _held_shm_paths()
-    removed = []
-    for name in sorted(new):
-        path = os.path.join(SHM_DIR, name)
-        if path in held:
-            continue
-        try:
-            os.unlink(path)
-        except OSError:
-            continue
-        removed.append(name)
-    return removed
+    return [os.path.basename(p) for p in shm.sweep(VLLM_SEGMENTS, min_age_s=0, among=new)]
 
 
 def _model_dtype(model_path: str, supported) -> str:
@@ -324,7 +285,7 @@ class _VLLMBackend:
         self.llm = None
         self.tokens = self.seqs = 0
         self.gen_s = 0.0
-        self._shm_before = _psm_segments()
+        self._shm_before = shm.segments(VLLM_SEGMENTS)
         t0 = time.time()
         try:
             self.llm = LLM(**kwargs)

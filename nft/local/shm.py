@@ -25,6 +25,19 @@ SHM_DIR = "/dev/shm"
 PREFIXES = ("psm_", "verl_weights_", "sem.mp-")
 
 
+def segments(prefixes: tuple[str, ...] = PREFIXES) -> set[str]:
+    """Names of the segments in /dev/shm that start with one of ``prefixes``."""
+    try:
+        return {n for n in os.listdir(SHM_DIR) if n.startswith(prefixes)}
+    except OSError:
+        return set()
+
+
+def held_paths() -> set[str]:
+    """/dev/shm paths some live process maps or has open (``/proc/<pid>/maps`` and ``/proc/<pid>/fd``)."""
+    return _held_paths()
+
+
 def _held_paths() -> set[str]:
     held: set[str] = set()
     for pid in os.listdir("/proc"):
@@ -53,10 +66,12 @@ def _held_paths() -> set[str]:
     return held
 
 
-def orphaned(prefixes: tuple[str, ...] = PREFIXES, min_age_s: float = 10.0, shm_dir: str = SHM_DIR) -> list[str]:
-    """Paths of segments named ``<prefix>*`` that no live process holds, older than ``min_age_s``."""
+def orphaned(prefixes: tuple[str, ...] = PREFIXES, min_age_s: float = 10.0, shm_dir: str = SHM_DIR,
+             among: set[str] | None = None) -> list[str]:
+    """Paths of segments named ``<prefix>*`` (only those in ``among``, names, when given) that no live
+    process holds, older than ``min_age_s``."""
     try:
-        names = [n for n in os.listdir(shm_dir) if n.startswith(prefixes)]
+        names = [n for n in os.listdir(shm_dir) if n.startswith(prefixes) and (among is None or n in among)]
     except FileNotFoundError:
         return []
     if not names:
@@ -75,10 +90,11 @@ def orphaned(prefixes: tuple[str, ...] = PREFIXES, min_age_s: float = 10.0, shm_
     return out
 
 
-def sweep(prefixes: tuple[str, ...] = PREFIXES, min_age_s: float = 10.0, dry_run: bool = False) -> list[str]:
-    """Remove the orphaned segments; return their paths."""
+def sweep(prefixes: tuple[str, ...] = PREFIXES, min_age_s: float = 10.0, dry_run: bool = False,
+          among: set[str] | None = None) -> list[str]:
+    """Remove the orphaned segments (see :func:`orphaned`); return their paths."""
     removed = []
-    for path in orphaned(prefixes, min_age_s):
+    for path in orphaned(prefixes, min_age_s, among=among):
         if not dry_run:
             try:
                 os.unlink(path)
