@@ -95,6 +95,7 @@ class NFTTrainerMixin:
 
     _nft_dispatched: int = 0
     _nft_r_values: list
+    _nft_truncated: list
 
     def _nft_cap(self) -> int | None:
         return generation_cap_prompts(self.config)
@@ -128,6 +129,7 @@ class NFTTrainerMixin:
         try:
             rates = self._nft_batch_group_accuracy(batch)
             self._nft_r_values.extend(rates.values())
+            self._nft_truncated.append(self._nft_batch_truncation_rate(batch))
         except Exception as e:  # statistics must never stop training
             logger.warning("nft: group statistics unavailable this step: %s", e)
         # r of the sampled group for the estimator (verl's rollout_rs empties rejected answers' masks
@@ -137,6 +139,21 @@ class NFTTrainerMixin:
             return super()._compute_advantage(batch, metrics)
         finally:
             SAMPLED_GROUP_RATES.reset(token)
+
+    @staticmethod
+    def _nft_batch_truncation_rate(batch) -> float:
+        """Share of the batch's answers that nft.reward.manager.NFTRewardManager marked truncated (no EOS
+        within max_response_length; scored negative by default); nan with another reward manager."""
+        import transfer_queue as tq
+
+        from nft.reward.manager import truncation_rate
+
+        # verl keeps each answer's reward_extra_info in "extra_fields" (trainer/ppo/v1/trainer_base.py,
+        # the reward-metrics block reads them the same way).
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+        fields = data.pop("extra_fields").tolist()
+        keep = [not tag.get("is_padding", False) for tag in batch.tags]
+        return truncation_rate(f for f, k in zip(fields, keep, strict=True) if k)
 
     @staticmethod
     def _nft_batch_group_accuracy(batch) -> dict:
@@ -153,11 +170,15 @@ class NFTTrainerMixin:
 
     def step(self, metrics: dict, timing_raw: dict):
         self._nft_r_values = []
+        self._nft_truncated = []
         out = super().step(metrics, timing_raw)
         from verl.trainer.ppo.v1.replay_buffer import DAPO_FILTERED_REWARD_COUNTS_KEY
 
         metrics.update(nft_group_metrics(self._nft_r_values, metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY)))
         metrics["nft/gen/prompts_dispatched"] = float(self._nft_dispatched)
+        rates = [x for x in self._nft_truncated if x == x]  # without nan (no truncation flag this step)
+        if rates:
+            metrics["nft/reward/truncated_rate"] = sum(rates) / len(rates)
         return out
 
 

@@ -103,6 +103,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
             "reward.reward_kwargs.overlong_buffer_cfg.enable=True (DAPO overlong penalty) makes rewards "
             "non-binary; NFT treats truncated answers as negatives: set it to False."
         )
+    if str(_get(cfg, "reward.custom_reward_function.path", "")).startswith("pkg://nft.reward"):
+        from nft.reward import option_problems
+
+        problems.extend(option_problems(_get(cfg, "reward.custom_reward_function.reward_kwargs", None)))
     if _get(cfg, "reward.reward_model.enable", False):
         problems.append(
             "reward.reward_model.enable=True: a model reward is not a binary verdict; NFT needs the rule-based "

@@ -112,7 +112,12 @@ def test_truncated_answers_are_negative_in_the_training_loop(tmp_path):
     train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
     assert len(train) == 1
     assert train[0]["critic/score/mean"] == -1.0, {k: v for k, v in train[0].items() if "score" in k}
-    # the truncation rate is a validation metric: verl averages the `truncated` reward key per data source
+    # the training step's truncation rate (nft/trainer.py, from each answer's reward_extra_info): with one
+    # token per answer, every answer but a bare EOS is cut off; verl's length clip ratio also counts the
+    # bare EOS (its length is the limit too), so it bounds the rate from above
+    rate = train[0]["nft/reward/truncated_rate"]
+    assert 0.0 < rate <= train[0]["response_length/clip_ratio"] + 1e-9, rate
+    # in validation verl averages the `truncated` reward key per data source
     before = [r for r in rows if r["step"] == 0]
     val0 = next(s for s in metrics["steps"] if s.get("step") == 0)
     keys = [k for k in val0 if k.endswith("/truncated/mean@4")]

@@ -112,3 +112,20 @@ def test_load_reward_manager_uses_pkg_function(verl_config):
     assert fn.args[0] is nft.reward.compute_score  # partial(_call_with_kwargs, raw_fn, reward_kwargs)
     r = fn(data_source="x", solution_str="\\boxed{1,000}", ground_truth="1000", extra_info={})
     assert r["score"] == 1.0 and r["method"] == "fast"
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"grader": "author"}, "reward_kwargs.grader must be one of nft, authors, math-verify; got 'author'"),
+    ({"truncated_is_negative": "maybe"}, "reward_kwargs.truncated_is_negative must be true or false"),
+    ({"timeout": 0}, "reward_kwargs.timeout must be a positive number of seconds, got 0"),
+])
+def test_bad_reward_options_fail_at_start_up(compose_nft, kwargs, needle):
+    """nft.validate refuses what compute_score would refuse inside a Ray actor at the first reward call."""
+    from nft.validate import config_problems
+
+    key = "reward.custom_reward_function.reward_kwargs"
+    cfg = compose_nft(["actor_rollout_ref.actor.strategy=fsdp2"] + [f"+{key}.{k}={v}" for k, v in kwargs.items()])
+    problems = config_problems(cfg)
+    assert any(needle in p and p.startswith("reward.custom_reward_function.") for p in problems), problems
+    ok = compose_nft(["actor_rollout_ref.actor.strategy=fsdp2", f"+{key}.grader=authors", f"+{key}.timeout=2.5"])
+    assert not [p for p in config_problems(ok) if "reward_kwargs" in p]
