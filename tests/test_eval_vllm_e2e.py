@@ -14,22 +14,20 @@ import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from e2e import TAG_VAR, left_behind, run
 
 from nft.eval.generate import VLLM_SEGMENTS, remove_orphaned_segments
 from nft.local import shm
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "eval" / "benchmarks"
-TAG_VAR = "NFT_E2E_TAG"
 TIMEOUT_S = 420  # engine start ~25-40 s on 2 shared cores; the whole run ~1 min
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
@@ -42,48 +40,8 @@ K = {"aime24": 8, "amc23": 3, "math500": 1}
 BUDGET = 24
 
 
-def _tagged_pids(tag: str) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            env = (d / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"{TAG_VAR}={tag}".encode() in env.split(b"\0"):
-            pids.append(int(d.name))
-    return pids
-
-
-def _kill_left(tag: str, grace_s: float) -> dict[int, str]:
-    """Wait up to grace_s for the run's processes to exit; SIGKILL and return (pid -> command) the rest."""
-    deadline = time.time() + grace_s
-    pids = _tagged_pids(tag)
-    while pids and time.time() < deadline:
-        time.sleep(0.5)
-        pids = _tagged_pids(tag)
-    left = {}
-    for pid in pids:
-        try:
-            left[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:150].decode(errors="replace")
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return left
-
-
 def _run_script(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    cmd = ["bash", str(REPO / "eval_local_7B.sh"), *args]
-    proc = subprocess.Popen(cmd, env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        raise AssertionError(f"eval_local_7B.sh timed out after {TIMEOUT_S} s:\n{(out + err)[-4000:]}") from None
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    return run(["bash", str(REPO / "eval_local_7B.sh"), *args], env=env, timeout=TIMEOUT_S, cwd="/")
 
 
 def test_eval_script_generates_with_vllm_on_cpu(tmp_path):
@@ -106,7 +64,7 @@ def test_eval_script_generates_with_vllm_on_cpu(tmp_path):
         # a second run finds everything in the cache: no engine is started
         again = _run_script(args, env)
     finally:
-        left = _kill_left(tag, grace_s=30)
+        left = left_behind(tag, grace_s=30)
         # what the run left in /dev/shm (segments no live process holds), removed here even on failure
         leaked = remove_orphaned_segments(shm_before)
     assert p.returncode == 0, p.stderr[-4000:]

@@ -19,44 +19,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from e2e import TAG_VAR, assert_nothing_left as _assert_nothing_left, run as _run
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "quickstart_cpu.sh"
-TAG_VAR = "NFT_E2E_TAG"
-
-
-def _tagged_pids(tag: str) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            env = (d / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"{TAG_VAR}={tag}".encode() in env.split(b"\0"):
-            pids.append(int(d.name))
-    return pids
-
-
-def _assert_nothing_left(tag: str, grace_s: float = 30.0) -> None:
-    deadline = time.time() + grace_s
-    pids = _tagged_pids(tag)
-    while pids and time.time() < deadline:
-        time.sleep(1.0)
-        pids = _tagged_pids(tag)
-    if pids:
-        names = {}
-        for pid in pids:
-            try:
-                names[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120].decode()
-            except OSError:
-                pass
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        raise AssertionError(f"processes left behind by the run: {names}")
 
 
 def _env(tmp_path: Path, tag: str, **extra) -> dict:
@@ -72,20 +38,6 @@ def _env(tmp_path: Path, tag: str, **extra) -> dict:
         }
     )
     return env
-
-
-def _run(cmd: list[str], env: dict, timeout: float, cwd: str | None = None) -> subprocess.CompletedProcess:
-    """subprocess.run in its own session; on timeout the whole session is killed (not only bash)."""
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        raise AssertionError(f"{cmd[:2]} timed out after {timeout} s:\n{(out + err)[-4000:]}") from None
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _toy_dir(tmp_path_factory) -> Path:

@@ -17,48 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+from e2e import TAG_VAR, assert_nothing_left, run
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "quickstart_cpu.sh"
-TAG_VAR = "NFT_E2E_TAG"
 
 pytest.importorskip("verl")
-
-
-def _tagged_pids(tag: str) -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            env = (d / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"{TAG_VAR}={tag}".encode() in env.split(b"\0"):
-            pids.append(int(d.name))
-    return pids
-
-
-def _assert_nothing_left(tag: str, grace_s: float = 30.0) -> None:
-    deadline = time.time() + grace_s
-    pids = _tagged_pids(tag)
-    while pids and time.time() < deadline:
-        time.sleep(1.0)
-        pids = _tagged_pids(tag)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    assert not pids, f"processes left behind by the run: {pids}"
 
 
 def test_truncated_answers_are_negative_in_the_training_loop(tmp_path):
@@ -84,18 +54,11 @@ def test_truncated_answers_are_negative_in_the_training_loop(tmp_path):
         "trainer.val_before_train=true", "trainer.test_freq=1", "trainer.save_freq=-1",
         f"trainer.validation_data_dir={val_dir}",
     ]
-    proc = subprocess.Popen(["bash", str(SCRIPT), *overrides], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        try:
-            out, _ = proc.communicate(timeout=540)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            raise AssertionError(f"quickstart timed out:\n{out[-4000:]}") from None
-        assert proc.returncode == 0, out[-5000:]
+        proc = run(["bash", str(SCRIPT), *overrides], env=env, timeout=540)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     finally:
-        _assert_nothing_left(tag)
+        assert_nothing_left(tag)
 
     rows = [json.loads(line) for f in sorted(val_dir.glob("*.jsonl")) for line in f.read_text().splitlines() if line]
     assert len(rows) >= 2 * 16 * 4, len(rows)  # before and after training, 16 prompts x 4 answers
