@@ -144,15 +144,18 @@ stop_cluster() {
   done
   # vLLM's ring buffers (psm_*) outlive their processes when verl ends its actors at the end of a job;
   # remove those written since this node started that no process holds (open or mapped) any more.
-  local since held
+  local since held ino mtime
   if [[ -f "$RAY_TMPDIR/nft_started_at" ]]; then
     since=$(< "$RAY_TMPDIR/nft_started_at")
-    held=$( { cat /proc/[0-9]*/maps 2>/dev/null | awk '$6 ~ /^\/dev\/shm\// {print $6}'
-              find /proc/[0-9]*/fd -lname '/dev/shm/*' -printf '%l\n' 2>/dev/null; } | sort -u || true)
+    # held = the inodes mapped or open under /dev/shm (by inode: glibc maps a semaphore sem.<name> under
+    # a temporary name that it deletes at once)
+    held=" $( { cat /proc/[0-9]*/maps 2>/dev/null | awk '$6 ~ /^\/dev\/shm\// {print $5}'
+               find /proc/[0-9]*/fd -lname '/dev/shm/*' -printf '%l\n' 2>/dev/null | xargs -r stat -c %i 2>/dev/null
+             } | sort -u | tr '\n' ' ' || true) "
     for f in /dev/shm/psm_* /dev/shm/verl_weights_* /dev/shm/sem.mp-*; do
       [[ -f "$f" ]] || continue
-      [[ $(stat -c %Y "$f" 2>/dev/null || echo 0) -ge $since && $(( $(date +%s) - $(stat -c %Y "$f") )) -ge 2 ]] || continue
-      grep -qxF "$f" <<< "$held" && continue
+      read -r ino mtime < <(stat -c '%i %Y' "$f" 2>/dev/null || echo "0 0")
+      [[ $mtime -ge $since && $(( $(date +%s) - mtime )) -ge 2 && "$held" != *" $ino "* ]] || continue
       rm -f -- "$f" && removed=$((removed + 1))
     done
   fi
