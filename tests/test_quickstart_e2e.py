@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from e2e import TAG_VAR, assert_nothing_left as _assert_nothing_left, run as _run
 
+pytestmark = pytest.mark.e2e  # verl's loop / vLLM / Ray: the slowest tests (CI runs them)
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "recipes" / "quickstart_cpu.sh"
 
