@@ -44,6 +44,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from nft.local.progress import ANSI, parse_step_line, val_acc
 from nft.local.shm import PREFIXES, SHM_DIR, orphaned
 
@@ -225,6 +227,7 @@ def _overrides(toy: Path, run: Path) -> list[str]:
     ]
 
 
+@pytest.mark.e2e  # two raylets, verl's loop, two vLLM engines: among the slowest tests (CI runs them)
 def test_two_node_cluster_submit_train_7B_stop(tmp_path):
     deadline = Deadline(TIME_LIMIT_S)
     tag = uuid.uuid4().hex
