@@ -4,10 +4,10 @@ vLLM's engine talks to its workers through ``multiprocessing.shared_memory`` rin
 (``vllm/distributed/device_communicators/shm_broadcast.py``, segments ``psm_*``, ~400 MB per CPU run)
 and unlinks them only on a clean shutdown; verl's trainer ends by killing its Ray actors, so the vLLM
 processes die without unlinking, and each run would leave its segments behind. verl's weight-sync
-buffers (``verl_weights_*``) and multiprocessing semaphores (``sem.mp-*``) are swept the same way.
+buffers (``verl_weights_*``) are swept the same way.
 
 A segment is **orphaned** when no live process has it open or mapped (``/proc/<pid>/fd`` and
-``/proc/<pid>/maps``) and it is older than ``min_age_s`` (so a segment between its creation and its
+``/proc/<pid>/maps``, by path or by inode) and it is older than ``min_age_s`` (so a segment between its creation and its
 first ``mmap`` is never taken). Removing an orphan frees its memory and cannot disturb anyone: nobody
 holds it, and a process that opens a segment by name only does so while its creator holds it.
 
@@ -22,7 +22,9 @@ import sys
 import time
 
 SHM_DIR = "/dev/shm"
-PREFIXES = ("psm_", "verl_weights_", "sem.mp-")
+# Not multiprocessing's semaphores (sem.mp-*): tiny, and glibc maps a live one under a temporary name
+# (see _held_paths), so a sweep by name alone would take semaphores in use.
+PREFIXES = ("psm_", "verl_weights_")
 
 
 def segments(prefixes: tuple[str, ...] = PREFIXES) -> set[str]:
@@ -40,6 +42,7 @@ def held_paths() -> set[str]:
 
 def _held_paths() -> set[str]:
     held: set[str] = set()
+    inodes: set[int] = set()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -50,6 +53,9 @@ def _held_paths() -> set[str]:
                     i = line.find(SHM_DIR + "/")
                     if i >= 0:
                         held.add(line[i:].rstrip("\n").removesuffix(" (deleted)"))
+                        fields = line.split()
+                        if len(fields) > 5 and fields[4].isdigit():
+                            inodes.add(int(fields[4]))
         except OSError:
             pass
         try:
@@ -63,6 +69,18 @@ def _held_paths() -> set[str]:
                 continue
             if target.startswith(SHM_DIR + "/"):
                 held.add(target)
+    # glibc's sem_open maps a temporary file (sem.XXXXXX, deleted at once) and links it to sem.<name>: a
+    # live multiprocessing semaphore (sem.mp-*) is held through that inode, never under its own name.
+    if inodes:
+        try:
+            for n in os.listdir(SHM_DIR):
+                try:
+                    if os.stat(os.path.join(SHM_DIR, n)).st_ino in inodes:
+                        held.add(os.path.join(SHM_DIR, n))
+                except OSError:
+                    continue
+        except OSError:
+            pass
     return held
 
 
