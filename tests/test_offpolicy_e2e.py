@@ -16,6 +16,8 @@ import pytest
 
 from test_quickstart_e2e import SCRIPT, _assert_nothing_left, _env, _run, qs_dir  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.e2e  # verl's loop / vLLM / Ray: the slowest tests (CI runs them)
+
 # 4 prompts x 4 answers per step, 2 mini-batches of 2 prompts -> 2 updates per step
 OFFPOLICY_SMALL = [
     "data.train_batch_size=4",
