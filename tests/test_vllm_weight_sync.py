@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from e2e import TAG_VAR, left_behind, run
 
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-4
@@ -33,7 +33,9 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 def _psm() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith(("psm_", "verl_weights_"))}
+    from nft.local.shm import segments
+
+    return segments(("psm_", "verl_weights_"))
 
 
 def _probe(model: str, out: Path, timeout: float, **env_extra) -> subprocess.CompletedProcess:
@@ -47,24 +49,19 @@ def _probe(model: str, out: Path, timeout: float, **env_extra) -> subprocess.Com
         OMP_NUM_THREADS="1",
         **env_extra,
     )
+    tag = uuid.uuid4().hex
+    env[TAG_VAR] = tag
     before = _psm()
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "vllm_sync_probe.py"), model, str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        log, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        log, _ = proc.communicate()
-        raise AssertionError(f"the probe timed out after {timeout} s:\n{log[-4000:]}") from None
+        proc = run([sys.executable, str(REPO / "tests" / "vllm_sync_probe.py"), model, str(out)], env, timeout)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the vLLM engine process, if anything is left
-        except OSError:
-            pass
+        left = left_behind(tag)  # the vLLM engine process, if anything is left (killed either way)
         from nft.local.shm import sweep
 
         sweep(min_age_s=2)
+    assert not left, f"the probe left processes behind: {left}"
     assert _psm() - before == set(), "the probe left shared-memory segments behind"
+    log = proc.stdout + proc.stderr
     if proc.returncode != 0:  # the root cause first (vLLM's workers log it far above the final traceback)
         causes = [ln for ln in log.splitlines() if "Error" in ln and "warnings.warn" not in ln]
         log = "\n".join(causes[:20]) + "\n...\n" + log[-4000:]
