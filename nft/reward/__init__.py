@@ -172,6 +172,13 @@ def _pair_forms(g: str, pred: str) -> tuple[str, str]:
     return g, pred
 
 
+def _invalid_gold(pred: str, ground_truth: Any, truncated: bool) -> dict:
+    return _result(
+        False, pred, has_answer=bool(pred), method="invalid_ground_truth", truncated=truncated,
+        error=f"ground_truth is empty or not a string/number/list: {ground_truth!r}"[:300],
+    )
+
+
 def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> dict | _Pending:
     """Extraction and fast path; returns a final result or the work left for math-verify."""
     golds = [_clean_gold(g) for g in _gold_list(ground_truth)]
@@ -179,10 +186,7 @@ def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> d
     text = _as_text(solution_str)
     pred = _prediction(text)
     if not golds:
-        return _result(
-            False, pred, has_answer=bool(pred), method="invalid_ground_truth", truncated=truncated,
-            error=f"ground_truth is empty or not a string/number/list: {ground_truth!r}"[:300],
-        )
+        return _invalid_gold(pred, ground_truth, truncated)
     num = number_value(pred) if pred else None
     pred_out = canonical_number(num) if num is not None else pred
     if truncated:
@@ -295,10 +299,7 @@ def _prepare_graded(grader: str, data_source: Any, solution_str: Any, ground_tru
     golds = _gold_list(ground_truth)
     pred = _prediction(text)
     if not golds:
-        return _result(
-            False, pred, has_answer=bool(pred), method="invalid_ground_truth", truncated=truncated,
-            error=f"ground_truth is empty or not a string/number/list: {ground_truth!r}"[:300],
-        )
+        return _invalid_gold(pred, ground_truth, truncated)
     if truncated:
         return _result(False, pred, has_answer=bool(pred), method="truncated", truncated=True)
     route = "math_verify" if grader == "math-verify" else authors.route(_as_text(data_source))
