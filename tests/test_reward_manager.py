@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 verl = pytest.importorskip("verl")
 
@@ -49,29 +48,9 @@ def _config(model_dir: str, *extra: str):
 
 def _batch(tokenizer, rows: list[tuple[list[int], str]]):
     """rows: (response token ids, ground truth); right-padded responses of width RESP_LEN."""
-    from verl import DataProto
+    from test_reward_verl import token_batch
 
-    n = len(rows)
-    pad = tokenizer.pad_token_id
-    prompts = torch.full((n, PROMPT_LEN), pad, dtype=torch.long)
-    resp = torch.full((n, RESP_LEN), pad, dtype=torch.long)
-    mask = torch.zeros((n, PROMPT_LEN + RESP_LEN), dtype=torch.long)
-    p_ids = tokenizer.encode("Solve it.", add_special_tokens=False)[-PROMPT_LEN:]
-    for i, (r_ids, _gt) in enumerate(rows):
-        assert len(r_ids) <= RESP_LEN
-        prompts[i, PROMPT_LEN - len(p_ids):] = torch.tensor(p_ids)
-        mask[i, PROMPT_LEN - len(p_ids):PROMPT_LEN] = 1
-        resp[i, : len(r_ids)] = torch.tensor(r_ids)
-        mask[i, PROMPT_LEN:PROMPT_LEN + len(r_ids)] = 1
-    return DataProto.from_dict(
-        tensors={"prompts": prompts, "responses": resp, "attention_mask": mask,
-                 "input_ids": torch.cat([prompts, resp], dim=1)},
-        non_tensors={
-            "data_source": np.array(["math_dapo"] * n, dtype=object),
-            "reward_model": np.array([{"ground_truth": g, "style": "rule"} for _, g in rows], dtype=object),
-            "extra_info": np.array([{"index": i} for i in range(n)], dtype=object),
-        },
-    )
+    return token_batch(tokenizer, [r for r, _ in rows], [g for _, g in rows], PROMPT_LEN, RESP_LEN)
 
 
 def _rows(tokenizer):

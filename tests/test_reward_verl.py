@@ -50,22 +50,22 @@ def verl_config(tmp_path_factory):
     return cfg
 
 
-def _make_batch(tokenizer, responses: list[str], gts: list[str]):
+def token_batch(tokenizer, response_ids: list[list[int]], gts: list[str], prompt_len: int, resp_len: int):
+    """A DataProto as verl's reward loop receives it: the prompt "Solve it." left-padded to prompt_len,
+    each response's token ids right-padded to resp_len, data source math_dapo."""
     from verl import DataProto
 
-    prompt_len, resp_len = 8, 64
-    n = len(responses)
+    n = len(response_ids)
     pad = tokenizer.pad_token_id
     prompts = torch.full((n, prompt_len), pad, dtype=torch.long)
     resp = torch.full((n, resp_len), pad, dtype=torch.long)
     mask = torch.zeros((n, prompt_len + resp_len), dtype=torch.long)
-    for i, text in enumerate(responses):
-        p_ids = tokenizer.encode("Solve it.", add_special_tokens=False)[-prompt_len:]
-        r_ids = tokenizer.encode(text, add_special_tokens=False)
-        assert len(r_ids) <= resp_len, (text, len(r_ids))
-        prompts[i, prompt_len - len(p_ids):] = torch.tensor(p_ids)  # left-padded prompt
+    p_ids = tokenizer.encode("Solve it.", add_special_tokens=False)[-prompt_len:]
+    for i, r_ids in enumerate(response_ids):
+        assert len(r_ids) <= resp_len, (r_ids, resp_len)
+        prompts[i, prompt_len - len(p_ids):] = torch.tensor(p_ids)
         mask[i, prompt_len - len(p_ids):prompt_len] = 1
-        resp[i, : len(r_ids)] = torch.tensor(r_ids)  # right-padded response
+        resp[i, : len(r_ids)] = torch.tensor(r_ids)
         mask[i, prompt_len:prompt_len + len(r_ids)] = 1
     return DataProto.from_dict(
         tensors={"prompts": prompts, "responses": resp, "attention_mask": mask,
@@ -76,6 +76,11 @@ def _make_batch(tokenizer, responses: list[str], gts: list[str]):
             "extra_info": np.array([{"index": i} for i in range(n)], dtype=object),
         },
     )
+
+
+def _make_batch(tokenizer, responses: list[str], gts: list[str]):
+    ids = [tokenizer.encode(text, add_special_tokens=False) for text in responses]
+    return token_batch(tokenizer, ids, gts, prompt_len=8, resp_len=64)
 
 
 def test_reward_loop_worker_scores_dataproto(verl_config):
