@@ -41,29 +41,31 @@ ADVERSARIAL = {
 # 60,000-character responses built from one construct repeated thousands of times: every extraction
 # step must stay linear (a quadratic scan of 8,000 unclosed boxes took 24 s before).
 N60K = 60_000
-ADVERSARIAL_60K = {
-    "dollars_60k": "$$" * (N60K // 2),
-    "dollars_with_text_60k": "$$ x " * (N60K // 5),
-    "unclosed_boxed_60k": "\\boxed{" * (N60K // 7),
-    "unclosed_boxed_with_text_60k": "\\boxed{ 1 + " * (N60K // 12),
-    "dollar_unclosed_boxed_60k": "$\\boxed{" * (N60K // 8),
-    "unclosed_frac_60k": "\\frac{" * (N60K // 6),
-    "boxed_unclosed_frac_60k": "\\boxed{" + "\\frac{" * (N60K // 6),
-    "boxed_closed_fracs_60k": "\\boxed{" + "\\frac{1}{" * (N60K // 10) + "}" * (N60K // 10) + "}",
-    "left_paren_60k": "\\left(" * (N60K // 6),
-    "boxed_left_paren_60k": "\\boxed{" + "\\left(" * (N60K // 6) + "}",
-    "answer_line_left_paren_60k": "Answer: " + "\\left(" * (N60K // 6),
-    "many_boxes_60k": "\\boxed{1}" * (N60K // 9),
-    "many_boxes_and_60k": "\\boxed{1} and " * (N60K // 14),
-    "many_answer_lines_60k": "Answer: 1\n" * (N60K // 10),
-    "answer_sentences_60k": "the answer is " * (N60K // 14),
-    "concluding_words_60k": "So the value is " * (N60K // 16) + "5.",
-    "answer_line_words_60k": "Answer: " + "There are 12 ways and " * (N60K // 22),
-    "open_matrices_60k": "\\boxed{" + "\\begin{pmatrix} 1 \\\\ " * (N60K // 20) + "}",
-    "compound_units_60k": "\\boxed{" + "7 feet " * (N60K // 7) + "}",
-    "inequality_chain_60k": "\\boxed{" + "x < " * (N60K // 4) + "}",
-    "repeating_decimal_60k": "\\boxed{0.\\overline{" + "1" * N60K + "}}",
+#: each construct as a function of the length n it is built to (about n characters)
+REPEATED = {
+    "dollars": lambda n: "$$" * (n // 2),
+    "dollars_with_text": lambda n: "$$ x " * (n // 5),
+    "unclosed_boxed": lambda n: "\\boxed{" * (n // 7),
+    "unclosed_boxed_with_text": lambda n: "\\boxed{ 1 + " * (n // 12),
+    "dollar_unclosed_boxed": lambda n: "$\\boxed{" * (n // 8),
+    "unclosed_frac": lambda n: "\\frac{" * (n // 6),
+    "boxed_unclosed_frac": lambda n: "\\boxed{" + "\\frac{" * (n // 6),
+    "boxed_closed_fracs": lambda n: "\\boxed{" + "\\frac{1}{" * (n // 10) + "}" * (n // 10) + "}",
+    "left_paren": lambda n: "\\left(" * (n // 6),
+    "boxed_left_paren": lambda n: "\\boxed{" + "\\left(" * (n // 6) + "}",
+    "answer_line_left_paren": lambda n: "Answer: " + "\\left(" * (n // 6),
+    "many_boxes": lambda n: "\\boxed{1}" * (n // 9),
+    "many_boxes_and": lambda n: "\\boxed{1} and " * (n // 14),
+    "many_answer_lines": lambda n: "Answer: 1\n" * (n // 10),
+    "answer_sentences": lambda n: "the answer is " * (n // 14),
+    "concluding_words": lambda n: "So the value is " * (n // 16) + "5.",
+    "answer_line_words": lambda n: "Answer: " + "There are 12 ways and " * (n // 22),
+    "open_matrices": lambda n: "\\boxed{" + "\\begin{pmatrix} 1 \\\\ " * (n // 20) + "}",
+    "compound_units": lambda n: "\\boxed{" + "7 feet " * (n // 7) + "}",
+    "inequality_chain": lambda n: "\\boxed{" + "x < " * (n // 4) + "}",
+    "repeating_decimal": lambda n: "\\boxed{0.\\overline{" + "1" * n + "}}",
 }
+ADVERSARIAL_60K = {f"{name}_60k": build(N60K) for name, build in REPEATED.items()}
 ADVERSARIAL.update(ADVERSARIAL_60K)
 
 
@@ -103,14 +105,27 @@ def test_60k_inputs_are_60k_long():
     assert all(len(v) >= 0.9 * N60K for v in ADVERSARIAL_60K.values())
 
 
-def test_extraction_is_linear_on_60k_inputs():
-    """No math-verify: extraction + fast path alone stay far below the deadline on every 60k input."""
+def _best_of(n_reps, fn, *args):
+    best = float("inf")
+    for _ in range(n_reps):
+        t0 = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@pytest.mark.parametrize("name", sorted(REPEATED))
+def test_extraction_scales_linearly(name):
+    """No math-verify: extraction + fast path on 8x the input costs about 8x, not 64x (a quadratic
+    scan of 8,000 unclosed boxes took 24 s before). A ratio of best-of-3 times, so a loaded machine
+    slows both sides alike; the 20 ms allowance covers timer noise on inputs that take microseconds."""
     from nft.reward import _prepare
 
-    for name, text in ADVERSARIAL_60K.items():
-        t0 = time.monotonic()
-        _prepare(text, "7")
-        assert time.monotonic() - t0 < 0.5, name
+    build = REPEATED[name]
+    small, large = build(N60K // 8), build(N60K)
+    _prepare(small, "7")  # warm caches (regex compilation) outside the measurement
+    t_small, t_large = _best_of(3, _prepare, small, "7"), _best_of(3, _prepare, large, "7")
+    assert t_large <= 24 * t_small + 0.02, (name, t_small, t_large)
 
 
 def test_timeout_is_reported_and_worker_replaced():
