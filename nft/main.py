@@ -138,6 +138,21 @@ def recipe_problems(cfg: DictConfig, *, check_paths: bool = True) -> list[str]:
                     f"per-rank mini-batch {(mini * n) // dp} sequences is not a multiple of "
                     f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu ({micro})"
                 )
+            # the actor's old-log-prob pass (skipped in bypass mode) splits its batch into micro-batches of
+            # rollout.log_prob_micro_batch_size_per_gpu (verl/workers/engine/utils.py::prepare_micro_batches
+            # asserts it, minutes into the run); separate_async without bypass runs it once per mini-batch
+            # (trainer_separate_async.py::PPOTrainerSeparateAsync._compute_old_log_prob)
+            lp_micro = _sel(cfg, "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu", None)
+            bypass = bool(_sel(cfg, "algorithm.rollout_correction.bypass_mode", False))
+            per_mini = str(_sel(cfg, "trainer.v1.trainer_mode", "sync")) == "separate_async"
+            lp_batch, what = (mini * n, "mini-batch") if per_mini else (bs * n, "batch")
+            if lp_micro is not None and not bypass and lp_batch % dp == 0 and (lp_batch // dp) % int(lp_micro):
+                P.append(
+                    f"the old-log-prob pass sees {lp_batch // dp} sequences per rank (a {what} of {lp_batch // n} "
+                    f"prompts x {n} answers over {dp} ranks{', once per mini-batch in separate_async' if per_mini else ''}"
+                    f"), not a multiple of actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu ({lp_micro}): "
+                    f"make it divide {lp_batch // dp}"
+                )
     if strategy == "megatron" and per_node % L["tp"]:
         P.append(
             f"actor_rollout_ref.actor.megatron.tensor_model_parallel_size ({L['tp']}) must divide trainer.n_gpus_per_node "

@@ -47,6 +47,8 @@ import sys
 from typing import Any, Mapping
 
 ASYNC_MODES = ("colocate_async", "separate_async")
+#: the CPU platform's checkpoint engine for separate_async (nft/local/tcp_checkpoint_engine.py)
+TCP_BACKEND, TCP_MODULE = "nft_tcp", "nft.local.tcp_checkpoint_engine"
 TRAINER_MODES = ("sync", *ASYNC_MODES)
 
 # {uid: r} of the sampled group (every non-padding answer generated for the prompt), set by
@@ -144,10 +146,38 @@ def offpolicy_problems(cfg) -> list[str]:
         for key in ("actor_rollout_ref.rollout.nnodes", "actor_rollout_ref.rollout.n_gpus_per_node"):
             if int(_sel(cfg, key, 0) or 0) <= 0:
                 P.append(f"trainer.v1.trainer_mode=separate_async runs the rollout on its own GPUs: set {key} >= 1.")
-        if str(_sel(cfg, "actor_rollout_ref.rollout.checkpoint_engine.backend", "naive")) == "naive":
+        if not bool(_sel(cfg, "actor_rollout_ref.hybrid_engine", True)):
+            # trainer_separate_async.py::PPOTrainerSeparateAsync._setup, hybrid_engine=False branch:
+            # logger.info(..., flush=True) raises TypeError (logging takes no `flush`), after every worker started
+            P.append(
+                "actor_rollout_ref.hybrid_engine=False with trainer.v1.trainer_mode=separate_async crashes verl 0.9.1 "
+                "once all workers are up (PPOTrainerSeparateAsync._setup passes flush=True to logger.info: TypeError): "
+                "keep actor_rollout_ref.hybrid_engine=True (the default)."
+            )
+        ce = "actor_rollout_ref.rollout.checkpoint_engine"
+        backend = str(_sel(cfg, f"{ce}.backend", "naive"))
+        on_cpu = str(_sel(cfg, "trainer.device", "cuda")) == "cpu"
+        if backend == "naive":
             P.append(
                 "trainer.v1.trainer_mode=separate_async sends weights to a separate rollout: set "
-                "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl (or nixl, mooncake); verl refuses 'naive'."
+                + (f"{ce}.backend=nft_tcp {ce}.custom_backend_module=nft.local.tcp_checkpoint_engine (the CPU "
+                   "platform's engine)" if on_cpu else f"{ce}.backend=nccl (or nixl, mooncake)")
+                + "; verl refuses 'naive'."
+            )
+    backend = str(_sel(cfg, "actor_rollout_ref.rollout.checkpoint_engine.backend", "naive"))
+    if backend == TCP_BACKEND:
+        ce = "actor_rollout_ref.rollout.checkpoint_engine"
+        modules = _sel(cfg, f"{ce}.custom_backend_module", None) or []
+        modules = [modules] if isinstance(modules, str) else list(modules)
+        if TCP_MODULE not in modules:
+            P.append(
+                f"{ce}.backend={TCP_BACKEND} is registered by {TCP_MODULE}: set {ce}.custom_backend_module={TCP_MODULE} "
+                "(verl imports it in every process before it looks the backend up)."
+            )
+        if str(_sel(cfg, "trainer.device", "cuda")) != "cpu":
+            P.append(
+                f"{ce}.backend={TCP_BACKEND} is the CPU platform's engine (weights over a TCP socket, through host "
+                f"memory); with trainer.device={_sel(cfg, 'trainer.device', 'cuda')} use {ce}.backend=nccl."
             )
     return P
 

@@ -17,8 +17,9 @@ from verl.trainer.ppo.ray_trainer import compute_advantage
 from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
 
 import nft.register  # noqa: F401
+from nft.local import tcp_checkpoint_engine
 from nft.objective import nft_loss_matrix
-from nft.offpolicy import SAMPLED_GROUP_RATES, foreign_entry_point_problem, offpolicy_problems
+from nft.offpolicy import SAMPLED_GROUP_RATES, TCP_BACKEND, TCP_MODULE, foreign_entry_point_problem, offpolicy_problems
 from nft.trainer import group_accuracy
 from nft.validate import config_problems, validate_config
 
@@ -27,6 +28,10 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 RC = "algorithm.rollout_correction."
 LOGP = "actor_rollout_ref.rollout.calculate_log_probs=true"
 BYPASS = [RC + "bypass_mode=true", LOGP]
+CE = "actor_rollout_ref.rollout.checkpoint_engine."
+SEPARATE = BYPASS + ["trainer.v1.trainer_mode=separate_async", "actor_rollout_ref.rollout.nnodes=1",
+                     "data.train_batch_size=16", "actor_rollout_ref.actor.ppo_mini_batch_size=16",
+                     "trainer.v1.separate_async.parameter_sync_step=1"]
 
 
 # ------------------------------------------------------------------------------------------ start-up rules
@@ -36,6 +41,8 @@ ALLOWED = [
     BYPASS + ["trainer.v1.trainer_mode=separate_async", "data.train_batch_size=64",
               "actor_rollout_ref.actor.ppo_mini_batch_size=16", "trainer.v1.separate_async.parameter_sync_step=4",
               "actor_rollout_ref.rollout.nnodes=1", "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl"],
+    # the CPU loop's separate_async (recipes/quickstart_cpu.sh): the nft_tcp checkpoint engine
+    SEPARATE + ["trainer.device=cpu", CE + "backend=nft_tcp", CE + "custom_backend_module=nft.local.tcp_checkpoint_engine"],
     [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=colocate_async"],  # decoupled + IS
     [LOGP, RC + "rollout_is=sequence", RC + "rollout_is_threshold=2.0"],
     [LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=0.5_5.0"],  # IcePop bounds
@@ -70,6 +77,15 @@ REFUSED = [
                "actor_rollout_ref.actor.ppo_mini_batch_size=16"],
      ["trainer.v1.separate_async.parameter_sync_step=8", "actor_rollout_ref.rollout.nnodes >= 1",
       "checkpoint_engine.backend=nccl"]),
+    (SEPARATE + ["trainer.device=cpu"], [CE + "backend=nft_tcp", CE + "custom_backend_module=nft.local."
+                                          "tcp_checkpoint_engine", "refuses 'naive'"]),
+    (SEPARATE + ["trainer.device=cpu", CE + "backend=nft_tcp"],
+     ["registered by nft.local.tcp_checkpoint_engine", "custom_backend_module=nft.local.tcp_checkpoint_engine"]),
+    (SEPARATE + ["trainer.device=cuda", CE + "backend=nft_tcp",
+                 CE + "custom_backend_module=nft.local.tcp_checkpoint_engine"],
+     ["CPU platform's engine", "trainer.device=cuda", CE + "backend=nccl"]),
+    (SEPARATE + [CE + "backend=nccl", "actor_rollout_ref.hybrid_engine=false"],
+     ["hybrid_engine=False", "flush=True", "keep actor_rollout_ref.hybrid_engine=True"]),
     (["trainer.v1.trainer_mode=fully_async"], ["trainer.v1.trainer_mode='fully_async'", "colocate_async"]),
     # the fully-async experimental config
     (["+async_training.staleness_threshold=0.1"], ["async_training", "python -m nft.main",
@@ -88,6 +104,34 @@ def test_offpolicy_refusals_say_what_to_change(compose_nft, overrides, needles, 
         assert needle in text, (needle, text)
     with pytest.raises(ValueError, match="invalid NFT configuration"):
         validate_config(cfg)
+
+
+SMALL_SEPARATE = [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=separate_async",
+                  "actor_rollout_ref.rollout.nnodes=1", "data.train_batch_size=4",
+                  "actor_rollout_ref.actor.ppo_mini_batch_size=2", "actor_rollout_ref.rollout.n=4",
+                  "trainer.v1.separate_async.parameter_sync_step=2", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
+                  "trainer.n_gpus_per_node=1", CE + "backend=nccl"]
+
+
+def test_old_log_prob_micro_batches_must_split_the_mini_batch_in_separate_async(compose_nft):
+    """Decoupled separate_async recomputes old log-probs once per mini-batch: verl's prepare_micro_batches
+    asserts the split minutes into the run; the start-up arithmetic says it before Ray starts."""
+    from nft.main import recipe_problems
+
+    lp = "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu="
+    text = "\n".join(recipe_problems(compose_nft(SMALL_SEPARATE + [lp + "16"]), check_paths=False))
+    for needle in ("the old-log-prob pass sees 8 sequences per rank", "a mini-batch of 2 prompts x 4 answers",
+                   "once per mini-batch in separate_async", "log_prob_micro_batch_size_per_gpu (16)"):
+        assert needle in text, (needle, text)
+    assert "old-log-prob" not in "".join(recipe_problems(compose_nft(SMALL_SEPARATE + [lp + "8"]), check_paths=False))
+    # sync mode runs the pass over the whole batch (16 sequences): 16 fits
+    sync = [o for o in SMALL_SEPARATE if "separate_async" not in o and "nnodes" not in o]
+    assert "old-log-prob" not in "".join(recipe_problems(compose_nft(sync + [lp + "16"]), check_paths=False))
+    assert "the old-log-prob pass sees 16 sequences per rank (a batch of 4 prompts" in "".join(
+        recipe_problems(compose_nft(sync + [lp + "32"]), check_paths=False))
+    # bypass: no old-log-prob pass at all
+    bypass = [o for o in SMALL_SEPARATE if "rollout_is" not in o] + [RC + "bypass_mode=true", lp + "16"]
+    assert "old-log-prob" not in "".join(recipe_problems(compose_nft(bypass), check_paths=False))
 
 
 def test_baselines_are_not_subject_to_the_nft_rules(compose_nft):
@@ -359,3 +403,7 @@ def test_paper_shape_share_formula():
     assert share["sequences"] == 512 * 16 and share["updates_per_step"] == 16
     two_epochs = step_time.paper_shape_share({"fwd": 1.0, "fwd_bwd": 2.0, "fwd_bwd_ckpt": 3.0}, ppo_epochs=2)
     assert two_epochs["fwd_bwd"] == pytest.approx(1 / 5)
+
+
+def test_the_tcp_engine_names_agree_with_the_start_up_rules():
+    assert tcp_checkpoint_engine.BACKEND == TCP_BACKEND and tcp_checkpoint_engine.__name__ == TCP_MODULE
