@@ -23,6 +23,9 @@
 #   FILTER_GROUPS 0 (default) | 1: DAPO dynamic sampling (the cluster recipes' default). Off here: the toy
 #                 task saturates (at ~90% accuracy most groups are all-correct, so every step regenerates
 #                 up to algorithm.filter_groups.max_num_gen_batches batches and the cap ends the run)
+#   BYPASS, TRAINER_MODE   off-policy switches (recipes/common.sh::nft_offpolicy_args, docs/off_policy.md);
+#                 TRAINER_MODE=separate_async adds a standalone rollout on a second logical GPU, synced by
+#                 the nft_tcp checkpoint engine
 #   VERBOSE=1     echo verl's full log (always written to $QUICKSTART_DIR/<run>/train.log)
 #   PYTHON        interpreter with verl + nft (default: <repo>/.venv, made by recipes/setup_cpu.sh if missing)
 # Extra arguments are Hydra overrides appended last (they win).
@@ -108,10 +111,26 @@ CPU_ARGS=(
   trainer.logger=[console] trainer.project_name=nft-quickstart "trainer.experiment_name=$RUN_NAME"
   "trainer.default_local_dir=$RUN_DIR/checkpoints"
   "hydra.run.dir=$RUN_DIR/hydra"  # not ./outputs/<date>/<time> of the current directory
-  +ray_kwargs.ray_init.num_cpus="${RAY_NUM_CPUS:-16}" +ray_kwargs.ray_init.num_gpus=1
+  +ray_kwargs.ray_init.num_cpus="${RAY_NUM_CPUS:-16}"
   transfer_queue.backend.SimpleStorage.num_data_storage_units=1
   "algorithm.filter_groups.enable=$([[ "${FILTER_GROUPS:-0}" == 1 ]] && echo true || echo false)"
 )
+
+# TRAINER_MODE=separate_async: verl's standalone rollout replica gets a logical GPU of its own, and the
+# actor's weights reach it through the CPU platform's checkpoint engine (nft/local/tcp_checkpoint_engine.py;
+# verl refuses 'naive' there and its other engines need GPU transports). One update per step by default
+# (parameter_sync_step x ppo_mini_batch_size must equal train_batch_size: override both together).
+RAY_GPUS=1
+if [[ "${TRAINER_MODE:-sync}" == separate_async ]]; then
+  RAY_GPUS=2
+  CPU_ARGS+=(
+    actor_rollout_ref.rollout.nnodes=1 actor_rollout_ref.rollout.n_gpus_per_node=1
+    trainer.v1.separate_async.parameter_sync_step=1
+    actor_rollout_ref.rollout.checkpoint_engine.backend=nft_tcp
+    actor_rollout_ref.rollout.checkpoint_engine.custom_backend_module=nft.local.tcp_checkpoint_engine
+  )
+fi
+CPU_ARGS+=("+ray_kwargs.ray_init.num_gpus=$RAY_GPUS")
 
 SETUP_S=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 echo "quickstart: ALGO=$ALGO SEED=$SEED STEPS=$STEPS -> $RUN_DIR (full log: $RUN_DIR/train.log)"
