@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,3 +73,17 @@ def run(cmd: list[str], env: dict, timeout: float, cwd: str | None = None) -> su
         out, err = proc.communicate()
         raise AssertionError(f"{cmd[:2]} timed out after {timeout} s:\n{(out + err)[-4000:]}") from None
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def shared_toy(tmp_path_factory) -> Path:
+    """One toy model + data (64 training, 8 validation prompts) for the whole test session: building
+    it (a supervised warm start) costs ~25 s, once instead of once per end-to-end test."""
+    root = tmp_path_factory.getbasetemp() / "toy_shared"
+    if not (root / "model" / "model.safetensors").exists():
+        subprocess.run(
+            [sys.executable, "-m", "nft.local.toy_task", "build", str(root), "--n-train", "64", "--n-val", "8"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return root

@@ -45,12 +45,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from e2e import TAG_VAR, shared_toy
 
 from nft.local.progress import ANSI, parse_step_line, val_acc
 from nft.local.shm import PREFIXES, SHM_DIR, orphaned
 
 REPO = Path(__file__).resolve().parents[1]
-TAG_VAR = "NFT_E2E_TAG"
 TIME_LIMIT_S = float(os.environ.get("NFT_MULTINODE_TIME_LIMIT_S", "540"))  # the whole test
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 BIN = Path(sys.executable).parent
@@ -228,7 +228,7 @@ def _overrides(toy: Path, run: Path) -> list[str]:
 
 
 @pytest.mark.e2e  # two raylets, verl's loop, two vLLM engines: among the slowest tests (CI runs them)
-def test_two_node_cluster_submit_train_7B_stop(tmp_path):
+def test_two_node_cluster_submit_train_7B_stop(tmp_path, tmp_path_factory):
     deadline = Deadline(TIME_LIMIT_S)
     tag = uuid.uuid4().hex
     # short paths: Ray's AF_UNIX sockets live in the temp dirs. One per "node", as on a real cluster: two
@@ -255,11 +255,8 @@ def test_two_node_cluster_submit_train_7B_stop(tmp_path):
     )
     script = ["bash", str(REPO / "recipes" / "ray_cluster.sh")]
     try:
-        # ---- tiny model + toy task
-        toy = tmp_path / "toy"
-        r = _run([sys.executable, "-m", "nft.local.toy_task", "build", str(toy), "--n-train", "64", "--n-val", "8"],
-                 base, deadline.left(180))
-        assert r.returncode == 0, r.stdout[-3000:]
+        # ---- tiny model + toy task (shared with the other end-to-end tests of the session)
+        toy = shared_toy(tmp_path_factory)
         timings["toy"] = time.time() - t0
 
         # ---- two nodes: head (GCS, dashboard/job server) and a worker, loopback only

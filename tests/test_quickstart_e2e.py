@@ -1,5 +1,5 @@
 """End to end through verl 0.9.1's real loop on CPU: `bash recipes/quickstart_cpu.sh` (the README's
-main command) with a couple of steps, and a run killed mid-training then resumed.
+main command) with a couple of steps, and a LoRA run killed mid-training then resumed.
 
 Every run gets a unique environment tag; after each test, no process carrying it may be alive
 (driver, Ray's raylet/GCS, any Ray worker): the test fails and kills the survivors otherwise.
@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e import TAG_VAR, assert_nothing_left as _assert_nothing_left, run as _run
+from e2e import TAG_VAR, assert_nothing_left as _assert_nothing_left, run as _run, shared_toy
 
 pytestmark = pytest.mark.e2e  # verl's loop / vLLM / Ray: the slowest tests (CI runs them)
 
@@ -42,22 +42,9 @@ def _env(tmp_path: Path, tag: str, **extra) -> dict:
     return env
 
 
-def _toy_dir(tmp_path_factory) -> Path:
-    """One toy model + data for the module (the script builds them when missing)."""
-    root = tmp_path_factory.getbasetemp() / "toy_shared"
-    if not (root / "model" / "model.safetensors").exists():
-        subprocess.run(
-            [sys.executable, "-m", "nft.local.toy_task", "build", str(root), "--n-train", "64", "--n-val", "8"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return root
-
-
 @pytest.fixture
 def qs_dir(tmp_path, tmp_path_factory):
-    toy = _toy_dir(tmp_path_factory)
+    toy = shared_toy(tmp_path_factory)
     (tmp_path / "qs").mkdir()
     os.symlink(toy, tmp_path / "qs" / "toy")
     return tmp_path
@@ -140,48 +127,71 @@ def _train_steps(stdout: str) -> list[int]:
     return steps
 
 
-def test_killed_run_resumes_from_its_checkpoint(qs_dir):
+# LoRA (verl's FSDP actor trains a peft adapter, vLLM serves it with --enable_lora)
+LORA = ["actor_rollout_ref.model.lora_rank=8", "actor_rollout_ref.model.lora_alpha=16",
+        "actor_rollout_ref.model.target_modules=all-linear", "actor_rollout_ref.actor.optim.lr=1e-2"]
+
+
+def test_killed_lora_run_resumes_from_its_checkpoint(qs_dir):
+    """A LoRA NFT run is SIGKILLed (script, driver, Ray, vLLM) after its step-1 checkpoint, then
+    ``RESUME_MODE=auto`` continues it: no step lost or repeated, the adapter checkpointed, validated,
+    vLLM sampling with the synced adapter, the accuracy line and the curve PNG at the end."""
     tag = uuid.uuid4().hex
-    ckpt = qs_dir / "qs" / "resume" / "checkpoints"
-    common = [*SMALL, "trainer.save_freq=1", "trainer.test_freq=-1", "trainer.val_before_train=false"]
+    run_dir = qs_dir / "qs" / "resume"
+    ckpt = run_dir / "checkpoints"
+    common = [*SMALL, *LORA, "trainer.save_freq=1"]
     try:
         proc = subprocess.Popen(
-            ["bash", str(SCRIPT), *common],
-            env=_env(qs_dir, tag, STEPS=4, SEED=5, RUN_NAME="resume"),
+            ["bash", str(SCRIPT), *common, "trainer.test_freq=-1", "trainer.val_before_train=false"],
+            env=_env(qs_dir, tag, STEPS=3, SEED=5, RUN_NAME="resume"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
         )
         deadline = time.time() + 300
-        while not (ckpt / "global_step_2").is_dir() or not (ckpt / "latest_checkpointed_iteration.txt").exists() or (
-            ckpt / "latest_checkpointed_iteration.txt"
-        ).read_text().strip() != "2":
-            assert proc.poll() is None, f"run ended before its step-2 checkpoint:\n{proc.stdout.read()[-3000:]}"
-            assert time.time() < deadline, "no step-2 checkpoint within 300 s"
+        latest = ckpt / "latest_checkpointed_iteration.txt"
+        while not (ckpt / "global_step_1").is_dir() or not latest.exists() or latest.read_text().strip() != "1":
+            assert proc.poll() is None, f"run ended before its step-1 checkpoint:\n{proc.stdout.read()[-3000:]}"
+            assert time.time() < deadline, "no step-1 checkpoint within 300 s"
             time.sleep(0.5)
         # Crash it: SIGKILL to the script, the driver and everything in its session.
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         # Ray's own processes notice their driver died and exit; worker processes go with them.
         _assert_nothing_left(tag, grace_s=60)
-        killed_at = int((ckpt / "latest_checkpointed_iteration.txt").read_text())
-        assert killed_at in (2, 3), killed_at  # step 3 may have been saved while we were killing
-        assert not (ckpt / "global_step_4").exists()
+        killed_at = int(latest.read_text())
+        assert killed_at in (1, 2), killed_at  # step 2 may have been saved while we were killing
+        assert not (ckpt / "global_step_3").exists()
 
         res = _run(
             ["bash", str(SCRIPT), *common],
-            env=_env(qs_dir, tag, STEPS=4, SEED=5, RUN_NAME="resume", RESUME_MODE="auto"),
+            env=_env(qs_dir, tag, STEPS=3, SEED=5, RUN_NAME="resume", RESUME_MODE="auto"),
+            cwd="/",  # the script must work from any directory
             timeout=300,
         )
         out = res.stdout + res.stderr
+        assert res.returncode == 0, out[-5000:]
+        # The resumed run starts right after the saved step and ends at 3: no step lost or repeated.
         steps = _train_steps(res.stdout)
-        # The resumed run starts right after the saved step and ends at 4: no step lost or repeated.
-        assert steps == list(range(killed_at + 1, 5)), (steps, out[-4000:])
-        log = (qs_dir / "qs" / "resume" / "train.log").read_text()
+        assert steps == list(range(killed_at + 1, 4)), (steps, out[-4000:])
+        log = (run_dir / "train.log").read_text()
         assert f"global_step_{killed_at}" in log  # verl: "Load from checkpoint folder: .../global_step_N"
-        assert (ckpt / "latest_checkpointed_iteration.txt").read_text().strip() == "4"
+        assert "'--enable_lora'" in log and "nft.main: training finished" in log
+        assert latest.read_text().strip() == "3"
         assert (ckpt / f"global_step_{killed_at}" / "data.pt").is_file()  # dataloader position was saved
+        meta = json.loads((ckpt / "global_step_3" / "actor" / "lora_train_meta.json").read_text())
+        assert (meta["r"], meta["lora_alpha"]) == (8, 16)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
+        assert [s["step"] for s in train] == steps
+        for s in train:
+            assert s["actor/grad_norm"] > 0 and _finite(s["actor/nft/r_mean"]) and s["actor/lr"] == 1e-2
+            assert s["training/rollout_probs_diff_mean"] < 0.01  # vLLM sampled with the synced adapter
+        lines = [ln for ln in res.stdout.splitlines() if ln.startswith("quickstart:")]
+        assert lines[-1].startswith("quickstart: accuracy "), lines[-3:]
+        png = run_dir / "val_curve.png"
+        assert f"quickstart: validation curve: {png}" in lines and png.read_bytes()[:4] == b"\x89PNG"
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
