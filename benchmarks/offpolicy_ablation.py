@@ -8,7 +8,10 @@ Variants (each for ALGO=nft and ALGO=grpo, same seeds, steps, model and data):
   mini-batches (``actor.ppo_mini_batch_size`` 16, 4, 1), so the later updates of a step train on answers
   of a policy that has already moved (NFT: its ratio and its negative clamp; GRPO: PPO's clip);
 * ``colocate_async``: ``TRAINER_MODE=colocate_async BYPASS=1`` (one batch generated ahead, old = rollout
-  policy), 4 updates per step.
+  policy), 4 updates per step;
+* ``separate_async``: ``TRAINER_MODE=separate_async BYPASS=1``: verl's standalone rollout replica on a
+  second logical GPU next to the colocated one, weights sent by the ``nft_tcp`` checkpoint engine once per
+  step, partial rollouts; 4 updates per step (``parameter_sync_step=4``).
 
 Dynamic sampling is off, so every step trains on exactly one batch. For each run: validation accuracy
 before and after, and "stable" = every logged loss and grad-norm finite and the last validation accuracy
@@ -37,6 +40,9 @@ VARIANTS = {  # name -> (extra environment, Hydra overrides)
                         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8"]),
     "colocate_async": ({"TRAINER_MODE": "colocate_async", "BYPASS": "1"},
                        ["actor_rollout_ref.actor.ppo_mini_batch_size=4"]),
+    "separate_async": ({"TRAINER_MODE": "separate_async", "BYPASS": "1"},
+                       ["actor_rollout_ref.actor.ppo_mini_batch_size=4",
+                        "trainer.v1.separate_async.parameter_sync_step=4"]),
 }
 COMMON = ["data.train_batch_size=16", "algorithm.filter_groups.enable=false", "trainer.save_freq=-1",
           "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=32"]
