@@ -19,6 +19,8 @@ What it checks:
   trainer.n_gpus_per_node=1``) and one vLLM rollout server per node (Ray state: the node of every
   GPU actor and of every ``vLLMHttpServer``), weight sync (``rollout_probs_diff``), validation before
   and after, a checkpoint at step 2;
+* truncated answers are negatives through the whole loop (one-token answers, the toy reward wrapped by
+  ``nft.reward.truncation``): ``_assert_truncated_answers_are_negative``;
 * ``RAY_TMPDIR=<node's temp dir> ray_cluster.sh stop`` for each node stops exactly this cluster: afterwards no process of it is alive (raylet,
   gcs_server, ray:: workers, VLLM:: engines, the job driver) and no /dev/shm segment it created is left.
 
@@ -218,13 +220,47 @@ def _overrides(toy: Path, run: Path) -> list[str]:
         "actor_rollout_ref.rollout.enforce_eager=true", "actor_rollout_ref.rollout.dtype=float32",
         "actor_rollout_ref.rollout.agent.num_workers=1",
         "actor_rollout_ref.rollout.val_kwargs.top_p=1.0",
-        "reward.custom_reward_function.path=pkg://nft.local.toy_task",
-        "reward.custom_reward_function.name=compute_score",
+        # the toy task's scorer with truncation-as-negative (nft/reward/truncation.py), see MAX_RESPONSE_LEN
+        "reward.custom_reward_function.path=pkg://nft.reward.truncation",
+        "reward.custom_reward_function.name=toy_compute_score",
+        # every group is all-wrong (one-token answers): DAPO filtering would discard them all
+        "algorithm.filter_groups.enable=false",
+        f"trainer.validation_data_dir={run}/val_generations",
         "reward.num_workers=1",
         "trainer.device=cpu",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         f"hydra.run.dir={run}/hydra",
     ]
+
+
+def _assert_truncated_answers_are_negative(val_dir: Path, steps: dict, train: dict) -> None:
+    """With ``data.max_response_length=1`` and the toy task's reward wrapped by
+    :func:`nft.reward.truncation.negative_if_truncated`, through :class:`nft.reward.manager.NFTRewardManager`
+    (the reward manager of recipes/config/nft_trainer.yaml): every answer that is not a bare EOS is cut
+    at the limit; the toy task's own scorer would count a correct first digit as +1, here each scores -1,
+    in validation (verl's dump of validation generations carries each sample's reward extra info) and
+    in training (the step's ``critic/score/mean`` is exactly -1)."""
+    rows = [json.loads(line) for f in sorted(val_dir.glob("*.jsonl")) for line in f.read_text().splitlines() if line]
+    assert len(rows) >= 2 * 8, len(rows)  # before and after training, 8 validation prompts
+    truncated = [r for r in rows if r["truncated"]]
+    assert truncated, "no answer reached max_response_length=1 without EOS"
+    assert all(r["score"] == -1.0 and r["acc"] == 0.0 for r in truncated)
+    right_but_cut = [r for r in truncated if r["pred"] and r["pred"] == str(r["gts"]).strip()]
+    assert right_but_cut, [(r["output"], r["gts"], r["pred"]) for r in truncated[:10]]
+    for r in rows:
+        if not r["truncated"]:  # a finished one-token answer is the EOS alone: no digit
+            assert r["score"] == -1.0 and r["pred"] == "", r
+    for s, m in train.items():
+        assert m["critic/score/mean"] == -1.0, (s, {k: v for k, v in m.items() if "score" in k})
+        # the step's truncation rate (nft/trainer.py, from each answer's reward_extra_info); verl's length
+        # clip ratio also counts the bare EOS (its length is the limit too), so it bounds the rate from above
+        rate = m["nft/reward/truncated_rate"]
+        assert 0.0 < rate <= m["response_length/clip_ratio"] + 1e-9, (s, rate)
+    # in validation verl averages the `truncated` reward key per data source
+    before = [r for r in rows if r["step"] == 0]
+    keys = [k for k in steps[0] if "/truncated/mean@" in k]
+    assert keys, sorted(steps[0])
+    assert steps[0][keys[0]] == pytest.approx(sum(r["truncated"] for r in before) / len(before))
 
 
 @pytest.mark.e2e  # two raylets, verl's loop, two vLLM engines: among the slowest tests (CI runs them)
@@ -302,7 +338,8 @@ def test_two_node_cluster_submit_train_7B_stop(tmp_path, tmp_path_factory):
             VAL_FILES=str(toy / "data" / "val.parquet"), CKPT_DIR=str(run / "checkpoints"),
             PROJECT="nft-multinode", EXP_NAME="two-nodes",
             TOTAL_STEPS="2", SAVE_FREQ="2", TEST_FREQ="2",
-            TRAIN_BATCH="4", N_ANSWERS="4", MINI_BATCH="4", MAX_PROMPT_LEN="32", MAX_RESPONSE_LEN="4",
+            # one token per answer: every answer but a bare EOS is cut at the limit (truncation checks below)
+            TRAIN_BATCH="4", N_ANSWERS="4", MINI_BATCH="4", MAX_PROMPT_LEN="32", MAX_RESPONSE_LEN="1",
             ROLLOUT_TP="1", GPU_MEM="0.5", MAX_GEN_BATCHES="0", GEN_BATCHES_INFLIGHT="1",
         )
         sampler = EnvSampler(tag)
@@ -366,6 +403,7 @@ def test_two_node_cluster_submit_train_7B_stop(tmp_path, tmp_path_factory):
         assert (ckpt / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
         actor = ckpt / "global_step_2" / "actor"
         assert actor.is_dir() and len(list(actor.glob("model_world_size_2_rank_*.pt"))) == 2, list(actor.iterdir())
+        _assert_truncated_answers_are_negative(run / "val_generations", steps, train)
 
         # ---- stop exactly this cluster
         cluster = _ours(tag, ray_tmp)

@@ -1,6 +1,6 @@
 """``extra_info["truncated"]`` and ``reward_kwargs.truncated_is_negative`` in ``nft.reward.compute_score``
 and in :func:`nft.reward.truncation.negative_if_truncated` (the manager that sets the flag is tested in
-tests/test_reward_manager.py, the whole loop in tests/test_reward_truncation_e2e.py)."""
+tests/test_reward_manager.py, the whole loop in tests/test_multinode_e2e.py)."""
 
 from __future__ import annotations
 

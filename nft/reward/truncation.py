@@ -10,7 +10,7 @@ behaviour to another reward function (a custom task's scorer) under
   on all of them).
 
 :func:`toy_compute_score` is the CPU quickstart's toy task (``nft.local.toy_task.compute_score``)
-wrapped this way; ``tests/test_reward_truncation_e2e.py`` trains through verl's real loop with it.
+wrapped this way; ``tests/test_multinode_e2e.py`` trains through verl's real loop with it (``train_7B.sh`` on two Ray nodes).
 """
 
 from __future__ import annotations
