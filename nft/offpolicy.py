@@ -131,6 +131,9 @@ def offpolicy_problems(cfg) -> list[str]:
             f"the staleness is never corrected. Set {rc}.bypass_mode=True (R = pi_theta / pi_rollout, "
             f"recommended; also drops the old-log-prob pass) or {rc}.rollout_is=token|sequence."
         )
+    ce = "actor_rollout_ref.rollout.checkpoint_engine"
+    backend = str(_sel(cfg, f"{ce}.backend", "naive"))
+    device = str(_sel(cfg, "trainer.device", "cuda"))
     if use_v1 and mode == "separate_async":
         # verl asserts these in PPOTrainerSeparateAsync.__init__, after Ray and the workers started
         bs = int(_sel(cfg, "data.train_batch_size", 0))
@@ -154,19 +157,14 @@ def offpolicy_problems(cfg) -> list[str]:
                 "once all workers are up (PPOTrainerSeparateAsync._setup passes flush=True to logger.info: TypeError): "
                 "keep actor_rollout_ref.hybrid_engine=True (the default)."
             )
-        ce = "actor_rollout_ref.rollout.checkpoint_engine"
-        backend = str(_sel(cfg, f"{ce}.backend", "naive"))
-        on_cpu = str(_sel(cfg, "trainer.device", "cuda")) == "cpu"
         if backend == "naive":
             P.append(
                 "trainer.v1.trainer_mode=separate_async sends weights to a separate rollout: set "
-                + (f"{ce}.backend=nft_tcp {ce}.custom_backend_module=nft.local.tcp_checkpoint_engine (the CPU "
-                   "platform's engine)" if on_cpu else f"{ce}.backend=nccl (or nixl, mooncake)")
+                + (f"{ce}.backend={TCP_BACKEND} {ce}.custom_backend_module={TCP_MODULE} (the CPU platform's "
+                   "engine)" if device == "cpu" else f"{ce}.backend=nccl (or nixl, mooncake)")
                 + "; verl refuses 'naive'."
             )
-    backend = str(_sel(cfg, "actor_rollout_ref.rollout.checkpoint_engine.backend", "naive"))
     if backend == TCP_BACKEND:
-        ce = "actor_rollout_ref.rollout.checkpoint_engine"
         modules = _sel(cfg, f"{ce}.custom_backend_module", None) or []
         modules = [modules] if isinstance(modules, str) else list(modules)
         if TCP_MODULE not in modules:
@@ -174,10 +172,10 @@ def offpolicy_problems(cfg) -> list[str]:
                 f"{ce}.backend={TCP_BACKEND} is registered by {TCP_MODULE}: set {ce}.custom_backend_module={TCP_MODULE} "
                 "(verl imports it in every process before it looks the backend up)."
             )
-        if str(_sel(cfg, "trainer.device", "cuda")) != "cpu":
+        if device != "cpu":
             P.append(
                 f"{ce}.backend={TCP_BACKEND} is the CPU platform's engine (weights over a TCP socket, through host "
-                f"memory); with trainer.device={_sel(cfg, 'trainer.device', 'cuda')} use {ce}.backend=nccl."
+                f"memory); with trainer.device={device} use {ce}.backend=nccl."
             )
     return P
 
