@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 import time
 from dataclasses import dataclass
