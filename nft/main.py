@@ -258,6 +258,7 @@ def summary(cfg: DictConfig) -> str:
         f"top_p {_sel(cfg, 'actor_rollout_ref.rollout.val_kwargs.top_p')} n {_sel(cfg, 'actor_rollout_ref.rollout.val_kwargs.n')}",
         f"reward: {_sel(cfg, 'reward.custom_reward_function.path')} grader="
         f"{_sel(cfg, 'reward.custom_reward_function.reward_kwargs.grader', 'nft')} "
+        f"truncated_is_negative={_sel(cfg, 'reward.custom_reward_function.reward_kwargs.truncated_is_negative', True)} "
         f"manager={_sel(cfg, 'reward.reward_manager.name')}",
     ]
     return "\n".join(lines)

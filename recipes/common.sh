@@ -161,7 +161,11 @@ nft_preset_args() {
   nft_preset_row "actor_rollout_ref.rollout.val_kwargs.temperature" "$paper_temp" "0.6" "$S:$L_temp"
   nft_preset_row "actor_rollout_ref.rollout.val_kwargs.top_p / top_k / n" "0.7 / -1 / 1" "0.7 / -1 / 1 (same)" \
     "$S:$((L_topp - 1))-$((L_topp + 2))"
-  nft_preset_row "data.truncation" "error" "left" "$S:$L_trunc"
+  nft_preset_row "+reward.custom_reward_function.reward_kwargs.truncated_is_negative" \
+    "(unset: true, an answer cut at max_response_length scores -1)" "false (the cut text is graded)" \
+    "main_nft.py:166-169 (verl's naive reward manager, no truncation flag)"
+  nft_preset_row "data.truncation" "error" "error (same: their script's left is not used)" \
+    "$S:$L_trunc, ray_nft_trainer.py:514,539 (truncation='error')"
   nft_preset_row "ALGO=rft: $pl.normalize" "0 (weight 1)" "1 (weight 1 - r)" "$S:$L_nw,$L_norm"
   if [[ "$S" == "train_32B.sh" ]]; then
     nft_preset_row "ALGO=dapo: reward.reward_manager + reward_kwargs.overlong_buffer_cfg" "the yaml's, none" \
@@ -184,7 +188,8 @@ nft_preset_args() {
     VAL_BEFORE_TRAIN=${VAL_BEFORE_TRAIN:-false}
     VAL_TEMPERATURE=${VAL_TEMPERATURE:-0.6}
     PRESET_ARGS=("$pl.aggregation=authors" "$pl.authors_dp_size=$dp"
-                 "+reward.custom_reward_function.reward_kwargs.grader=authors" data.truncation=left)
+                 "+reward.custom_reward_function.reward_kwargs.grader=authors"
+                 "+reward.custom_reward_function.reward_kwargs.truncated_is_negative=false")
     if [[ "$ALGO" == "dapo" && "$S" == "train_32B.sh" ]]; then
       PRESET_ARGS+=(reward.reward_manager.source=register reward.reward_manager.name=dapo
                     +reward.reward_kwargs.overlong_buffer_cfg.enable=true

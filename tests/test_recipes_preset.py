@@ -29,7 +29,11 @@ def test_authors_preset_values(compose_nft, tmp_path, script, dp, val_temp_paper
     assert cfg.trainer.val_before_train is False and cfg.trainer.test_freq == 2
     vk = cfg.actor_rollout_ref.rollout.val_kwargs
     assert (vk.temperature, vk.top_p, vk.n, vk.do_sample) == (0.6, 0.7, 1, True)
-    assert cfg.data.truncation == "left"
+    # their trainer builds both datasets with truncation='error' whatever the script says
+    assert cfg.data.truncation == paper.data.truncation == "error"
+    # their naive reward manager grades a cut-off answer's text; ours scores it -1 unless told otherwise
+    assert cfg.reward.custom_reward_function.reward_kwargs.truncated_is_negative is False
+    assert "truncated_is_negative" not in paper.reward.custom_reward_function.get("reward_kwargs", {})
     assert paper.actor_rollout_ref.rollout.val_kwargs.temperature == val_temp_paper
     assert (paper.trainer.test_freq, paper.trainer.val_before_train, paper.data.truncation) == (10, True, "error")
     assert paper.actor_rollout_ref.actor.policy_loss.aggregation == "verl"
@@ -86,6 +90,11 @@ def test_unknown_preset_is_refused(tmp_path):
             "| actor_rollout_ref.rollout.val_kwargs.temperature | 1.0 | 0.6 | train_7B.sh:123 |",
             "| trainer.test_freq | 10 | 2 | train_7B.sh:138 |",
             "| trainer.val_before_train | true | false | train_7B.sh:137 |",
+            "| data.truncation | error | error (same: their script's left is not used) | "
+            "train_7B.sh:73, ray_nft_trainer.py:514,539 (truncation='error') |",
+            "| +reward.custom_reward_function.reward_kwargs.truncated_is_negative | (unset: true, an answer cut at "
+            "max_response_length scores -1) | false (the cut text is graded) | main_nft.py:166-169 (verl's naive "
+            "reward manager, no truncation flag) |",
             "| ALGO=rft: actor_rollout_ref.actor.policy_loss.normalize | 0 (weight 1) | 1 (weight 1 - r) | "
             "train_7B.sh:52,58 |",
         ]),
@@ -108,7 +117,7 @@ def test_dry_run_prints_the_table_with_sources(tmp_path, script, rows):
         assert row in r.stdout, row
     assert "| actor_rollout_ref.actor.policy_loss.aggregation | verl (actor.loss_agg_mode=token-mean) | authors " in r.stdout
     assert "validation: every 2 steps, before training False, temperature 0.6 top_p 0.7 n 1" in r.stdout
-    assert "reward: pkg://nft.reward grader=authors" in r.stdout
+    assert "reward: pkg://nft.reward grader=authors truncated_is_negative=False manager=" in r.stdout
     assert "aggregation=authors (token sum / 1000.0 / DP size" in r.stdout
 
 
