@@ -232,6 +232,16 @@ from nft.reward._extract import (  # noqa: E402
         ("the answer is 2\\sqrt{3}.", "2\\sqrt{3}"),  # a number followed by LaTeX is not a plain number
         ("the answer is 3 \\times 10^5.", "3 \\times 10^5"),
         ("Answer: x = 5 and y = 3", "x = 5 and y = 3"),  # several '=': kept whole
+        # "more", "less", "fewer", "least", "most" alone are ordinary words, not hedges
+        ("Answer: He needs 7 more apples.", "7"),
+        ("Answer: She has 3 fewer marbles.", "3"),
+        ("Answer: It weighs 4 pounds less.", "4"),
+        ("Final Answer: The least $n$ is $11$.", "11"),
+        ("Final Answer: The most she can save is 12 dollars.", "12"),
+        # a compound quantity is kept whole, never its first number
+        ("So the total time is 2 hours and 15 minutes.", "2 hours and 15 minutes"),
+        ("the answer is 7 feet 2 inches.", "7 feet 2 inches"),
+        ("So the board is 7 feet, 2 inches long.", "7 feet, 2 inches"),
     ],
 )
 def test_answers_wrapped_in_words(text, answer):
@@ -259,6 +269,51 @@ def test_no_value_from_an_unfinished_or_valueless_closing(text):
 def test_negated_values_are_not_taken(text):
     ans, _src = extract_answer(text)
     assert ans is None or ans.strip() != "5"
+
+
+#: hedge constructions of "more" / "less" / "fewer" / "least" / "most": no value is stated
+HEDGED_7 = [
+    "Answer: He needs 7 or more apples.", "Answer: He needs more than 7 apples.",
+    "Answer: He needs no more than 7 apples.", "Answer: He needs no less than 7 apples.",
+    "Answer: 7 or fewer apples.", "Answer: 7 or less", "Answer: fewer than 7 people",
+    "Answer: at most 7", "Answer: at least 7 apples", "Answer: 7, more or less", "Answer: 7 and up",
+    "So the count is 7 or more.", "the answer is 7 or more.", "\\boxed{\\text{at least } 7}",
+]
+
+
+@pytest.mark.parametrize("text", HEDGED_7)
+def test_hedged_values_are_not_taken(text):
+    from nft.reward import _prepare
+
+    ans, _src = extract_answer(text)
+    assert ans is None or ans.strip() != "7"
+    r = _prepare(text, "7")  # decided here (no math-verify, which would read the 7 out of the words)
+    assert isinstance(r, dict) and r["score"] == -1.0, r
+
+
+@pytest.mark.parametrize(
+    "text", ["Answer: He needs 7 more apples.", "Answer: 7 more", "Final Answer: The least $k$ is $7$.",
+             "So the most we can take is 7."]
+)
+def test_more_less_least_most_alone_keep_the_value(text):
+    from nft.reward import _prepare
+
+    r = _prepare(text, "7")
+    assert isinstance(r, dict) and r["score"] == 1.0 and r["pred"] == "7", r
+
+
+def test_prose_answer_is_compared_as_text_only():
+    """An answer line that stays prose is never handed to math-verify, which reads "... and 15
+    minutes" as the set {15, ...} and equals it to 15."""
+    from nft.reward import _prepare
+
+    text = "Answer: Filling the tank takes 2 hours and 15 minutes."
+    for gold in ["15", "2", "135"]:
+        r = _prepare(text, gold)
+        assert isinstance(r, dict) and r["score"] == -1.0 and r["method"] == "string", (gold, r)
+    assert _prepare(text, "\\text{Filling the tank takes 2 hours and 15 minutes}")["score"] == 1.0
+    assert _prepare("Answer: 2 hours and 15 minutes", "2 \\text{ hours } 15 \\text{ minutes}")["score"] == 1.0
+    assert _prepare("So the total time is 2 hours and 15 minutes.", "2")["score"] == -1.0
 
 
 def test_box_group_and_corrections():

@@ -53,10 +53,13 @@ from nft.reward._extract import (
     extract_answer,
     fast_compare,
     final_box_group,
+    hedged_sentence,
     inequality_as_interval,
     last_boxed,
     looks_like_interval,
     number_value,
+    prose_sentence,
+    string_key,
     strip_assignment,
 )
 from nft.reward import authors
@@ -194,6 +197,13 @@ def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> d
     if not pred:
         return _result(False, "", has_answer=False, method="no_answer")
     pred_compound = compound_quantity(pred)
+    if pred_compound is None and len(pred) <= MAX_ANSWER_CHARS and (hedged_sentence(pred) or prose_sentence(pred)):
+        # "He needs 7 or more apples", "not 5 but 7": no value is stated; "The trip takes 2 hours and 15
+        # minutes": no single value could be read out of the words. None is guessed (math-verify would
+        # pick a number out of the text): only the same text is right
+        key = string_key(pred)
+        same = any(string_key(g) == key for g in golds)
+        return _result(same, pred_out, has_answer=True, method="string")
     undecided = []
     for g0 in golds:
         g, p = _pair_forms(g0, pred)

@@ -147,10 +147,16 @@ _MATH_SEG_RE = re.compile(r"\$\$?([^$]{1,300})\$\$?|\\\(([^()]{1,300}?)\\\)")
 _LATEX_CMD_RE = re.compile(r"\\[a-zA-Z]+\s*(?:\{[^{}]{0,100}\})?")
 _WORD3_RE = re.compile(r"[A-Za-z]{3,}")
 #: words that negate, bound or hedge a value ("not 5", "at least 5", "about 5", "5 or more"): a value
-#: is never taken out of such a sentence
+#: is never taken out of such a sentence. "more", "less", "fewer", "least", "most" bound a value only
+#: in such constructions ("at least 5", "at most 5", "5 or more", "5 or fewer", "more than 5" ("than"),
+#: "no more ..." ("no")); on their own they are ordinary words ("He needs 7 more apples" -> 7, "The least
+#: $n$ is $11$" -> 11)
 _NEGATION_RE = re.compile(
-    r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but|least|most|more|less|than|"
-    r"fewer|about|approximately|around|roughly|nearly|almost|over|under|between|maybe|perhaps|possibly|either|"
+    r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but|than|"
+    r"at\s+(?:the\s+)?(?:least|most|max|maximum|minimum)|"
+    r"or\s+(?:more|less|fewer|greater|larger|bigger|smaller|higher|lower|above|below|so|up)|"
+    r"more\s+or\s+less|and\s+(?:more|up|above|over)|upwards|"
+    r"about|approximately|around|roughly|nearly|almost|over|under|between|maybe|perhaps|possibly|either|"
     r"probably|likely|guess|estimate)\b"
 )
 _COPULA_RE = re.compile(r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes)\s+|\s=\s")
@@ -165,9 +171,62 @@ _NUM_LIST_RE = re.compile(r"^(" + _SIGNED_NUM + r")((?:\s*(?:,\s+(?:and\s+|or\s+
 _NUM_LIST_SPLIT_RE = re.compile(r"\s*(?:,\s+(?:and\s+|or\s+)?|\s(?:and|or)\s)\s*")  # "1,234" is one number
 
 
+#: a compound quantity at the start of a sentence's value ("2 hours and 15 minutes", "7 feet, 2 inches")
+_COMPOUND_LEAD_RE = re.compile(
+    r"^[-+]?\d+(?:\.\d+)?\s*[a-zA-Z]{1,20}\.?(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s+)[-+]?\d+(?:\.\d+)?\s*[a-zA-Z]{1,20}\.?){1,5}"
+    r"(?![\w.\\^])"
+)
+
+
+def _compound_lead(rest: str) -> str | None:
+    """The compound quantity ``rest`` starts with ("2 hours and 15 minutes, ..." -> ``2 hours and 15
+    minutes``), or None: its first number alone is not the value ("7 feet 2 inches" is not 7)."""
+    m = _COMPOUND_LEAD_RE.match(rest)
+    if m is None:
+        return None
+    text = m.group(0).rstrip(".")
+    return text if compound_quantity(text) is not None else None
+
+
 def _states_value(rest: str) -> bool:
     """``rest`` (what follows a copula) starts with inline math, a number or a list of numbers."""
     return bool(_MATH_SEG_RE.match(rest) or _NUM_LIST_RE.match(rest) or _LEAD_NUM_RE.match(rest))
+
+
+def hedged_sentence(s: str) -> bool:
+    """``s`` is a sentence (a word of three letters outside math and LaTeX commands) that negates,
+    bounds or hedges its value ("He needs 7 or more apples", "not 5 but 7"): :func:`answer_from_words`
+    takes no value from it, and no number may be read out of it later either (math-verify would pick
+    one)."""
+    if len(s) > 300:
+        return False
+    plain = _LATEX_CMD_RE.sub(" ", _UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", _MATH_SEG_RE.sub(" ", s)))
+    return bool(_WORD3_RE.search(plain) and _NEGATION_RE.search(plain))
+
+
+#: words of three letters or more that are mathematics or connectives, not prose
+_MATH_WORDS = frozenset(
+    "and or sin cos tan cot sec csc log exp sqrt mod gcd lcm max min arcsin arccos arctan sinh cosh tanh "
+    "det lim inf sup frac infty".split()
+)
+
+
+def prose_sentence(s: str) -> bool:
+    """``s`` is prose: at least three words of three letters or more (connectives and function names
+    aside) outside math and LaTeX commands — a final answer wrapped in words that
+    :func:`answer_from_words` could not reduce to one value ("The trip takes 2 hours and 15 minutes",
+    "We need 4 buses for 6 classes"). math-verify reads such text as products of letters and sets of
+    numbers ("... and 15 minutes" parses as ``{15, ...}`` and equals ``15``), so only the same text
+    can be right."""
+    s = s[:2000]
+    plain = _LATEX_CMD_RE.sub(" ", _MATH_SEG_RE.sub(" ", s))
+    n = 0
+    for m in _WORD3_RE.finditer(plain):
+        if m.group().lower() not in _MATH_WORDS:
+            n += 1
+            if n >= 3:
+                return True
+    return False
 
 
 def answer_from_words(s: str) -> str:
@@ -203,6 +262,9 @@ def answer_from_words(s: str) -> str:
             return (seg.group(1) or seg.group(2)).strip()
         if rest.startswith("\\boxed") or rest.startswith("\\fbox"):
             return rest
+        compound = _compound_lead(rest)
+        if compound is not None:  # "the total time is 2 hours and 15 minutes" -> the whole quantity
+            return compound
         several = _NUM_LIST_RE.match(rest)
         if several is not None:  # "the roots are 3 and 5" -> "3, 5"
             return ", ".join(_NUM_LIST_SPLIT_RE.split(several.group(0).strip()))
@@ -246,7 +308,10 @@ def _final_sentence(text: str) -> str | None:
     else:
         several = _NUM_LIST_RE.match(rest)
         num = _LEAD_NUM_RE.match(rest)
-        if several is not None:  # "the answer is 5 or 6": both (a hedge is wrong against one value)
+        compound = _compound_lead(rest)
+        if compound is not None:  # "the answer is 7 feet 2 inches" is not 7
+            rest = compound
+        elif several is not None:  # "the answer is 5 or 6": both (a hedge is wrong against one value)
             rest = ", ".join(_NUM_LIST_SPLIT_RE.split(several.group(0).strip()))
         elif num is not None and not _NEGATION_RE.search(rest):  # "the answer is 17, since $k$ is odd" -> 17
             rest = num.group(0).strip()
