@@ -5,7 +5,8 @@ and must leave no process behind.
   script, the driver, Ray, vLLM) and fails with the output's tail;
 * a run gets an environment tag (``NFT_E2E_TAG=<uuid>``, inherited by every process it starts, Ray's
   and vLLM's included); :func:`left_behind` waits for tagged processes to exit and SIGKILLs the rest;
-  :func:`assert_nothing_left` fails when there were any.
+  :func:`assert_nothing_left` fails when there were any (and after a failed run also removes the
+  ``/dev/shm`` segments its killed processes left).
 """
 
 from __future__ import annotations
@@ -57,7 +58,18 @@ def left_behind(tag: str, grace_s: float = 30.0) -> dict[int, str]:
 
 
 def assert_nothing_left(tag: str, grace_s: float = 30.0) -> None:
+    """Kill what the run left (:func:`left_behind`) and fail if there was anything.
+
+    Called from a ``finally`` while an exception propagates (the run failed or hit its time limit, so
+    the script never reached its own clean-up), it also removes the ``/dev/shm`` segments that no live
+    process holds any more (:func:`nft.local.shm.sweep`: vLLM's ring buffers of the killed run). On the
+    success path it leaves them, so a test can still check that the script removed its own."""
+    failing = sys.exc_info()[1] is not None
     left = left_behind(tag, grace_s)
+    if failing:
+        from nft.local.shm import sweep
+
+        sweep(min_age_s=2)
     assert not left, f"processes left behind by the run: {left}"
 
 

@@ -36,3 +36,34 @@ def test_held_segment_is_kept_and_orphan_is_swept():
         held.unlink()
         if os.path.exists(orphan_path):
             os.unlink(orphan_path)
+
+
+def _orphan_segment(age_s: float) -> str:
+    path = os.path.join(shm.SHM_DIR, f"psm_nfttest_{os.getpid()}_{int(age_s)}")
+    with open(path, "wb") as f:
+        f.write(b"\0" * 4096)
+    os.utime(path, (os.path.getmtime(path) - age_s,) * 2)
+    return path
+
+
+def test_e2e_cleanup_sweeps_segments_only_after_a_failed_run():
+    """tests/e2e.py::assert_nothing_left, called from a ``finally``: after a failure (the script's own
+    clean-up never ran) it removes the orphaned segments; after a success it leaves them for the test's
+    own check that the script removed them."""
+    from e2e import assert_nothing_left
+
+    path = _orphan_segment(age_s=60)
+    try:
+        assert_nothing_left("no-such-tag", grace_s=0)
+        assert os.path.exists(path)
+        try:
+            try:
+                raise RuntimeError("the run timed out")
+            finally:
+                assert_nothing_left("no-such-tag", grace_s=0)
+        except RuntimeError:
+            pass
+        assert not os.path.exists(path)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
