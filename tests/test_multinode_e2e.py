@@ -404,6 +404,10 @@ def test_two_node_cluster_submit_train_7B_stop(tmp_path, tmp_path_factory):
         actor = ckpt / "global_step_2" / "actor"
         assert actor.is_dir() and len(list(actor.glob("model_world_size_2_rank_*.pt"))) == 2, list(actor.iterdir())
         _assert_truncated_answers_are_negative(run / "val_generations", steps, train)
+        shown = ("timing_s/step", "timing_s/gen", "training/rollout_probs_diff_max", "nft/reward/truncated_rate")
+        print("multinode e2e steps:", json.dumps(
+            {s: {k: round(m[k], 4) for k in shown if k in m} | ({"val_acc": val[s]} if s in val else {})
+             for s, m in sorted(steps.items())}))
 
         # ---- stop exactly this cluster
         cluster = _ours(tag, ray_tmp)
