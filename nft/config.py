@@ -4,19 +4,23 @@ verl instantiates ``actor_rollout_ref.actor`` into dataclasses through Hydra ``_
 rejects unknown keys (``verl/utils/config.py::omega_conf_to_dataclass``). Naming this class in
 ``actor_rollout_ref.actor.policy_loss._target_`` is the supported way to add fields; nothing else in
 verl 0.9.1 re-types ``policy_loss``. Invalid values raise ``ValueError`` naming the field as soon as the
-config is built: in the driver at start-up (:mod:`nft.validate`) and again in every worker.
+config is built: in the driver at start-up (:mod:`nft.checks`) and again in every worker.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from hydra.core.config_store import ConfigStore
 from verl.workers.config import PolicyLossConfig
 
-from nft.objective import DEFAULT_MAX_LOG_RATIO, NORMALIZE_MODES, RATIO_TYPES
+from nft.objective import NORMALIZE_MODES, RATIO_TYPES
 
 AGGREGATIONS = ("verl", "authors")
+#: ``python -m nft.main`` sets it to ``nft.main`` in its environment and in the run's Ray runtime env
+#: (nft/main.py::run), so every process of the run sees it; the NFT estimator refuses to run without it.
+ENTRY_POINT_ENV = "NFT_ENTRY_POINT"
 
 _FIELD = "actor_rollout_ref.actor.policy_loss."
 
@@ -53,7 +57,7 @@ class NFTPolicyLossConfig(PolicyLossConfig):
     clamp_negative: float = 1.0
     clamp_positive: float = 0.0
     ratio_type: str = "token"
-    max_log_ratio: float = DEFAULT_MAX_LOG_RATIO
+    max_log_ratio: float = 10.0
     aggregation: str = "verl"
     authors_token_divisor: float = 1000.0
     authors_dp_size: int = 0
@@ -96,6 +100,26 @@ class NFTPolicyLossConfig(PolicyLossConfig):
                 f"{_FIELD}authors_dp_size={self.authors_dp_size!r} is invalid: it must be an integer >= 0 (0 = this "
                 "run's data-parallel size; 32 = the authors' 7B cluster, 16 = their 32B)."
             )
+
+
+    def loss_kwargs(self) -> dict:
+        """The keyword arguments of :func:`nft.objective.nft_loss_matrix`."""
+        return {name: getattr(self, name) for name in LOSS_KNOBS}
+
+
+LOSS_KNOBS = ("neg_weight", "normalize", "clamp_negative", "clamp_positive", "ratio_type", "max_log_ratio")
+#: the fields this class adds to verl's PolicyLossConfig, in declaration order
+NFT_FIELDS = tuple(f.name for f in fields(NFTPolicyLossConfig) if f.name in NFTPolicyLossConfig.__annotations__)
+
+# The yaml reads the defaults from here: recipes/config/nft_trainer.yaml puts this node at
+# actor_rollout_ref.actor.policy_loss (defaults list `nft_policy_loss@actor_rollout_ref.actor.policy_loss`),
+# so every knob can be overridden by name. Hydra's ConfigStore, filled when this module is imported
+# (nft.main imports it before composing).
+ConfigStore.instance().store(
+    name="nft_policy_loss",
+    node={"_target_": f"{__name__}.NFTPolicyLossConfig",
+          **{name: getattr(NFTPolicyLossConfig, name) for name in NFT_FIELDS}},
+)
 
 
 def _check_number(name: str, value) -> None:

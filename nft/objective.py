@@ -4,7 +4,7 @@ Notation, per prompt q with K answers sampled from the old policy:
 
 * ``y_i ∈ {0, 1}``: the verifier's verdict on answer i.
 * ``r̂ = clip(mean_i y_i, R_MIN, R_MAX)`` with ``R_MIN, R_MAX = 0.02, 0.98``: the group correct rate.
-* ``Δ_t = logπ_θ(a_t) − logπ_old(a_t)`` and the ratio ``R_t = exp(min(Δ_t, M))``, ``M = max_log_ratio = 10``;
+* ``Δ_t = logπ_θ(a_t) − logπ_old(a_t)`` and the ratio ``R_t = exp(min(Δ_t, M))``, ``M = max_log_ratio``;
   ``ratio_type="sequence"`` uses one ``R = exp(min(Σ_t Δ_t, M))`` per answer instead.
 * ``max_sg(x, c) = x + stopgrad(max(x, c) − x)``: the value is clamped from below, the gradient is x's.
 
@@ -13,11 +13,11 @@ Per-token loss (``ratio_type="token"``)::
     y = 1:  ℓ_t = −ω(r̂) · log max_sg(R_t, c₊)
     y = 0:  ℓ_t = −ω(r̂) · λ · log max_sg((1 − r̂·R_t) / (1 − r̂), ε)
 
-with ``λ = neg_weight`` (1: NFT, 0: RFT), ``ε = clamp_negative`` (default 1), ``c₊ = clamp_positive``
-(default 0) and the prompt weight::
+with ``λ = neg_weight`` (1: NFT, 0: RFT), ``ε = clamp_negative``, ``c₊ = clamp_positive`` and the
+prompt weight (the defaults of every knob: :class:`nft.config.NFTPolicyLossConfig`)::
 
     normalize = 0:  ω = 1
-    normalize = 1:  ω = 1 − r̂                 (default; on-policy gradient = Dr.GRPO's)
+    normalize = 1:  ω = 1 − r̂                 (on-policy gradient = Dr.GRPO's)
     normalize = 2:  ω = sqrt((1 − r̂) / r̂)     (on-policy gradient = GRPO's, population std)
 
 ``ratio_type="sequence"`` computes the same two terms once per answer with the sequence ratio and
@@ -40,7 +40,6 @@ import torch
 
 R_MIN = 0.02
 R_MAX = 0.98
-DEFAULT_MAX_LOG_RATIO = 10.0
 # Slack when decoding float32 advantages: 1 − 0.98 is 0.0199999... in float32.
 _DECODE_ATOL = 1e-4
 
@@ -155,7 +154,7 @@ class NFTLossStats:
     pos_clamped_frac: float  # share of positive tokens whose R is held at c₊
     r_mean: float  # mean r̂ over responses with at least one valid token
     log_ratio_mean: float  # mean Δ (−ppo_kl)
-    # Off-policyness (issue 10): spread of the per-token Δ = logπθ − logπold over valid tokens. With
+    # Off-policyness: spread of the per-token Δ = logπθ − logπold over valid tokens. With
     # bypass mode πold is the rollout policy, so these show how far the trained policy is from the sampler.
     log_ratio_std: float = 0.0  # population std of Δ
     log_ratio_abs_max: float = 0.0  # max |Δ|
@@ -171,12 +170,12 @@ def nft_loss_matrix(
     r_hat: torch.Tensor,
     response_mask: torch.Tensor,
     *,
-    neg_weight: float = 1.0,
-    normalize: int = 1,
-    clamp_negative: float = 1.0,
-    clamp_positive: float = 0.0,
-    ratio_type: str = "token",
-    max_log_ratio: float = DEFAULT_MAX_LOG_RATIO,
+    neg_weight: float,
+    normalize: int,
+    clamp_negative: float,
+    clamp_positive: float,
+    ratio_type: str,
+    max_log_ratio: float,
 ) -> tuple[torch.Tensor, NFTLossStats]:
     """Per-token NFT loss matrix (B, T), float32, zero at masked positions.
 
@@ -185,6 +184,8 @@ def nft_loss_matrix(
         correct: (B,) verdict y ∈ {0, 1} per response.
         r_hat: (B,) clipped group correct rate r̂ ∈ [0.02, 0.98] per response.
         response_mask: (B, T) valid-token mask.
+        neg_weight, normalize, clamp_negative, clamp_positive, ratio_type, max_log_ratio: the knobs of
+            :class:`nft.config.NFTPolicyLossConfig` (its ``loss_kwargs()``, where their defaults live).
 
     Returns the loss matrix ℓ (sum it over valid tokens for the objective, or pass it to verl's
     ``agg_loss``) and detached statistics. Every entry and every gradient is finite for any inputs that

@@ -11,12 +11,14 @@ Both functions live here as thin verl adapters; the math is in :mod:`nft.objecti
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import numpy as np
 import torch
 from verl.trainer.ppo import core_algos
 
+from nft.config import ENTRY_POINT_ENV, NFTPolicyLossConfig
 from nft.objective import (
     clip_correct_rate,
     decode_advantages,
@@ -29,6 +31,19 @@ NAME = "nft"
 _MARK = "__nft_plugin__"
 
 
+def entry_point_problem() -> str | None:
+    """Why the NFT estimator must not run in this process, or None (:data:`nft.config.ENTRY_POINT_ENV`)."""
+    if os.environ.get(ENTRY_POINT_ENV) == "nft.main":
+        return None
+    return (
+        f"the 'nft' advantage estimator runs only under `python -m nft.main` ({ENTRY_POINT_ENV} is not set in this "
+        "process): verl's own entry points (verl.trainer.main_ppo, the experimental one_step_off_policy / "
+        "fully_async_policy trainers) skip NFT's start-up checks, and the experimental trainers and the legacy "
+        "trainer replace the NFT loss by 'bypass_mode' (PPO-clip) when algorithm.rollout_correction.bypass_mode=True. "
+        "Launch with `python -m nft.main` (or train_7B.sh / train_32B.sh) and the same overrides."
+    )
+
+
 def compute_nft_advantage(
     token_level_rewards: torch.Tensor,
     response_mask: torch.Tensor,
@@ -39,38 +54,28 @@ def compute_nft_advantage(
     """NFT advantage estimator (verl signature; ``config`` may be None).
 
     ``y_i = [Σ_t token_level_rewards[i, t] > 0]`` (0/1 and ±1 verifier scores alike), ``r_i`` = mean of y
-    over the responses sharing ``index`` (responses with an empty mask, i.e. padding rows, do not
-    vote), and ``advantages = returns = (y − clip(r, 0.02, 0.98)) · response_mask``.
+    over *every* response sharing ``index`` (the sampled group), and
+    ``advantages = returns = (y − clip(r, 0.02, 0.98)) · response_mask``.
 
-    Inside ``nft.main``'s trainer, r is the *sampled group*'s rate that the trainer computed before verl's
-    rollout rejection sampling (``rollout_rs``) emptied the masks of rejected answers
-    (:data:`nft.offpolicy.SAMPLED_GROUP_RATES`; see :mod:`nft.offpolicy`). Outside it, the estimator
-    refuses verl's experimental trainers and the legacy trainer in bypass mode, which replace the NFT loss.
+    Every row of a group votes, also one whose mask is empty: verl's rollout rejection sampling
+    (``rollout_rs``) empties the masks of rejected answers and leaves their rewards
+    (``trainer/ppo/rollout_corr_helper.py::compute_rollout_correction_and_add_to_batch`` rewrites
+    ``response_mask`` only), and r̂ estimates the sampling policy's correct rate, which a rejected
+    answer still measures (it then gets no gradient). verl's padding rows cannot join a group: they
+    carry a uid of their own (``trainer/ppo/padding_utils.py::upsample_batch_to_divisible_size``).
     """
     if index is None:
         raise ValueError(
             "the 'nft' advantage estimator needs the prompt index (uid) to form groups; verl passes it as "
             "`index` from data.non_tensor_batch['uid']"
         )
-    from nft.offpolicy import SAMPLED_GROUP_RATES, foreign_entry_point_problem
-
-    sampled = SAMPLED_GROUP_RATES.get()
-    if sampled is None:
-        problem = foreign_entry_point_problem(config)
-        if problem is not None:
-            raise RuntimeError(problem)
+    problem = entry_point_problem()
+    if problem is not None:
+        raise RuntimeError(problem)
     with torch.no_grad():
-        mask = response_mask.to(torch.bool)
         correct = token_level_rewards.sum(dim=-1) > 0
-        uids = list(index)
-        r = group_correct_rates(correct, uids, valid=mask.any(dim=-1))
-        if sampled:
-            known = [u in sampled for u in uids]
-            if any(known):
-                r_sampled = torch.tensor([float(sampled[u]) if k else 0.0 for u, k in zip(uids, known, strict=True)],
-                                         dtype=r.dtype)
-                r = torch.where(torch.tensor(known), r_sampled, r)
-        advantages = encode_advantages(correct, clip_correct_rate(r), mask)
+        r = group_correct_rates(correct, list(index))
+        advantages = encode_advantages(correct, clip_correct_rate(r), response_mask.to(torch.bool))
     return advantages, advantages.clone()
 
 
@@ -93,34 +98,27 @@ def compute_policy_loss_nft(
     if config is None:
         raise ValueError("the 'nft' policy loss needs the actor config (verl passes `config`)")
     pl = config.policy_loss
+    if not isinstance(pl, NFTPolicyLossConfig):
+        raise TypeError(
+            f"the 'nft' policy loss needs actor_rollout_ref.actor.policy_loss._target_=nft.config.NFTPolicyLossConfig "
+            f"(got {type(pl).__name__}): the NFT knobs live in that class"
+        )
     y, r_hat = decode_advantages(advantages, response_mask)
-    loss_mat, stats = nft_loss_matrix(
-        log_prob,
-        old_log_prob,
-        y,
-        r_hat,
-        response_mask,
-        neg_weight=float(pl.get("neg_weight", 1.0)),
-        normalize=int(pl.get("normalize", 1)),
-        clamp_negative=float(pl.get("clamp_negative", 1.0)),
-        clamp_positive=float(pl.get("clamp_positive", 0.0)),
-        ratio_type=str(pl.get("ratio_type", "token")),
-        max_log_ratio=float(pl.get("max_log_ratio", 10.0)),
-    )
+    loss_mat, stats = nft_loss_matrix(log_prob, old_log_prob, y, r_hat, response_mask, **pl.loss_kwargs())
     if rollout_is_weights is not None:
         valid = response_mask.to(torch.bool)
         loss_mat = torch.where(valid, loss_mat * rollout_is_weights.to(loss_mat.dtype), torch.zeros_like(loss_mat))
     batch_info = dict(config.get("global_batch_info", None) or {})
-    if pl.get("aggregation", "verl") == "authors":
+    if pl.aggregation == "authors":
         # agg_loss("token-sum") = local token sum · dp_size (core_algos.agg_loss), and the engine averages
         # gradients over the dp ranks (verl/workers/engine/fsdp/transformer_impl.py::forward_backward_batch
         # calls loss.backward() per micro-batch without rescaling), so the reduced gradient is that of the
         # global token sum. The authors' dp_actor sums each rank's micro-batch token sums / divisor and
         # FSDP averages over their D ranks: global token sum / (D · divisor). Dividing by
         # authors_dp_size · divisor gives exactly that at their D whatever our dp_size (0 = ours).
-        divisor = float(pl.get("authors_token_divisor", 1000.0)) if pl.get("ratio_type", "token") == "token" else 1.0
+        divisor = pl.authors_token_divisor if pl.ratio_type == "token" else 1.0
         dp_size = int(batch_info.get("dp_size", 1) or 1)
-        ref_dp = int(pl.get("authors_dp_size", 0) or 0) or dp_size
+        ref_dp = pl.authors_dp_size or dp_size
         loss = core_algos.agg_loss(loss_mat=loss_mat, loss_mask=response_mask, loss_agg_mode="token-sum", **batch_info)
         loss = loss / (ref_dp * divisor)
     else:

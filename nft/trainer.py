@@ -9,8 +9,7 @@
    (the authors' 10 × 3 × 512 = 15360). Exceeding it raises :class:`GenerationBudgetExceeded`.
    ``max_num_gen_batches <= 0`` means no cap (verl's convention).
 
-2. NFT group statistics are logged each step under ``nft/`` (and handed to the NFT estimator as the
-   sampled-group r, so that verl's rollout rejection sampling cannot shrink the groups; ``nft.offpolicy``): how many prompt groups were judged, the
+2. NFT group statistics are logged each step under ``nft/``: how many prompt groups were judged, the
    share filtered as all-correct / all-wrong (from the replay buffer's ``_dapo_filtered_reward_counts``),
    the share of all-correct / all-wrong groups among the kept ones, and quantiles of the group accuracy
    r = mean(y) with y = [score > 0] over the kept groups (the r̂ the NFT loss uses before its clip).
@@ -123,22 +122,12 @@ class NFTTrainerMixin:
         return super()._add_prompts_to_generate(num_prompts)
 
     def _compute_advantage(self, batch, metrics: dict):
-        from nft.offpolicy import SAMPLED_GROUP_RATES
-
-        rates: dict = {}
         try:
-            rates = self._nft_batch_group_accuracy(batch)
-            self._nft_r_values.extend(rates.values())
+            self._nft_r_values.extend(self._nft_batch_group_accuracy(batch).values())
             self._nft_truncated.append(self._nft_batch_truncation_rate(batch))
         except Exception as e:  # statistics must never stop training
             logger.warning("nft: group statistics unavailable this step: %s", e)
-        # r of the sampled group for the estimator (verl's rollout_rs empties rejected answers' masks
-        # before the estimator runs; see nft.offpolicy). An empty dict still marks "inside nft.main".
-        token = SAMPLED_GROUP_RATES.set(rates)
-        try:
-            return super()._compute_advantage(batch, metrics)
-        finally:
-            SAMPLED_GROUP_RATES.reset(token)
+        return super()._compute_advantage(batch, metrics)
 
     @staticmethod
     def _nft_batch_truncation_rate(batch) -> float:

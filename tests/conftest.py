@@ -17,6 +17,13 @@ ACTOR_BASICS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def under_nft_main(monkeypatch):
+    """Unit tests call the NFT estimator as a run of ``python -m nft.main`` does: with its entry-point marker
+    (nft.config.ENTRY_POINT_ENV). A test of the refusal deletes it."""
+    monkeypatch.setenv("NFT_ENTRY_POINT", "nft.main")
+
+
 @pytest.fixture(scope="session")
 def compose_nft():
     """compose_nft(overrides) -> the DictConfig that `--config-name=nft_trainer overrides...` gives.
@@ -25,6 +32,8 @@ def compose_nft():
     tests initialise Hydra themselves); results are cached per set of overrides.
     """
     from hydra import compose, initialize_config_dir
+
+    import nft.config  # noqa: F401  (fills Hydra's ConfigStore with the NFT policy-loss node)
 
     cache = {}
 
@@ -53,6 +62,6 @@ def actor_config_factory(compose_nft):
 def pytest_sessionfinish(session, exitstatus):
     """Safety net after every run, failed ones included: remove the /dev/shm segments that vLLM's killed
     processes left and no live process holds (each end-to-end test also cleans up after itself)."""
-    from nft.local.shm import sweep
+    from nft.shm import sweep
 
     sweep(min_age_s=2)

@@ -1,4 +1,5 @@
-"""recipes/config/nft_trainer.yaml, NFTPolicyLossConfig and the start-up validation."""
+"""recipes/config/nft_trainer.yaml, NFTPolicyLossConfig (the one source of the NFT knobs' defaults) and the
+start-up checks of nft.checks."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import pytest
 from conftest import ACTOR_BASICS
 from hydra.errors import InstantiationException
 
-from nft.config import NFTPolicyLossConfig
-from nft.validate import config_problems, validate_config
+from nft.checks import ConfigError, problems
+from nft.config import NFT_FIELDS, NFTPolicyLossConfig
+
+
+def config_problems(cfg):
+    return problems(cfg, check_paths=False)
+
+
+def validate_config(cfg):
+    found = config_problems(cfg)
+    if found:
+        raise ConfigError(found)
 
 PL = "actor_rollout_ref.actor.policy_loss."
 
@@ -76,9 +87,9 @@ STARTUP_CASES = [
     (["algorithm.use_kl_in_reward=true"], "use_kl_in_reward"),
     (["+reward.reward_kwargs.overlong_buffer_cfg.enable=true"], "overlong_buffer_cfg"),
     (["reward.reward_model.enable=true"], "reward_model.enable"),
-    (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"], "apply_bypass_mode"),
+    (["algorithm.rollout_correction.bypass_mode=true", "trainer.use_v1=false"], "replaces the NFT loss"),
     (["distillation.enabled=true"], "distillation.enabled"),
-    (["actor_rollout_ref.model.external_lib=null"], "external_lib"),
+    (["actor_rollout_ref.model.external_lib=null"], "external_lib must name nft.register"),
     ([PL + "_target_=verl.workers.config.PolicyLossConfig", "~" + PL + "neg_weight", "~" + PL + "normalize",
       "~" + PL + "clamp_negative", "~" + PL + "clamp_positive", "~" + PL + "ratio_type", "~" + PL + "max_log_ratio",
       "~" + PL + "aggregation", "~" + PL + "authors_token_divisor",
@@ -111,8 +122,19 @@ def test_all_problems_reported_together(compose_nft):
     with pytest.raises(ValueError) as err:
         validate_config(compose_nft(["algorithm.use_kl_in_reward=true", "distillation.enabled=true", PL + "normalize=7"]))
     text = str(err.value)
-    assert "3 problem(s)" in text and "use_kl_in_reward" in text and "distillation" in text and "normalize" in text
+    assert "3 problem(s)" in text and text.startswith("invalid configuration") and "use_kl_in_reward" in text and "distillation" in text and "normalize" in text
 
 
 def test_basics_are_enough_for_the_actor(actor_config_factory):
     assert ACTOR_BASICS and actor_config_factory().rollout_n == 4
+
+
+def test_the_yaml_takes_every_nft_default_from_the_dataclass(compose_nft):
+    """One source: the composed policy_loss node carries NFTPolicyLossConfig's own fields with its defaults
+    (Hydra's ConfigStore node, nft/config.py), in declaration order after verl's keys."""
+    pl = compose_nft().actor_rollout_ref.actor.policy_loss
+    assert list(pl)[-len(NFT_FIELDS) + 1:] == list(NFT_FIELDS[1:])  # loss_mode keeps verl's place
+    defaults = NFTPolicyLossConfig()
+    assert {k: pl[k] for k in NFT_FIELDS} == {k: getattr(defaults, k) for k in NFT_FIELDS}
+    text = (__import__("pathlib").Path(__file__).parents[1] / "recipes" / "config" / "nft_trainer.yaml").read_text()
+    assert "neg_weight" not in text and "clamp_negative" not in text  # not written again in the yaml

@@ -177,17 +177,54 @@ def test_uncapped_when_zero(fake_tq):
 
 
 # ------------------------------------------------------------------------------------------ wiring
+#: the verl methods NFTTrainerMixin extends (each calls super()), with a fingerprint of their source (AST) in
+#: verl 0.9.1: when verl changes one, re-read it and check that the mixin's use of it still holds
+#: (prepare_step starts a step's dispatch count, _add_prompts_to_generate is the refill hook the cap
+#: counts, _compute_advantage reads uid/rm_scores/extra_fields from TransferQueue, step returns the metrics).
+MIXIN_OVERRIDES = {
+    ("sync", "prepare_step"): ("verl.trainer.ppo.v1.trainer_base.PPOTrainer", "65a9a083bae0f85b"),
+    ("separate_async", "prepare_step"): ("verl.trainer.ppo.v1.trainer_separate_async.PPOTrainerSeparateAsync",
+                                         "3ca0fc0621f6ea5e"),
+    ("sync", "_add_prompts_to_generate"): ("verl.trainer.ppo.v1.trainer_base.PPOTrainer", "83fcef2aeba4d620"),
+    ("sync", "_compute_advantage"): ("verl.trainer.ppo.v1.trainer_base.PPOTrainer", "37fe4309de1e1458"),
+    ("sync", "step"): ("verl.trainer.ppo.v1.trainer_base.PPOTrainer", "3a2c81baa2484613"),
+}
+
+
+def _fingerprint(fn) -> str:
+    import ast
+    import hashlib
+    import inspect
+    import textwrap
+
+    return hashlib.sha256(ast.dump(ast.parse(textwrap.dedent(inspect.getsource(fn)))).encode()).hexdigest()[:16]
+
+
+def test_the_verl_methods_the_mixin_overrides_are_unchanged():
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    overridden = {n for n in vars(T.NFTTrainerMixin) if callable(getattr(T.NFTTrainerMixin, n)) and not n.startswith("_nft")
+                  and not n.startswith("__")}
+    assert overridden == {name for _, name in MIXIN_OVERRIDES}, overridden
+    for mode in ("sync", "colocate_async", "separate_async"):
+        base = get_trainer_cls(mode)
+        for name in overridden:
+            owner = next(c for c in base.__mro__ if name in vars(c))
+            expect = MIXIN_OVERRIDES.get((mode, name)) or MIXIN_OVERRIDES[("sync", name)]
+            got = (f"{owner.__module__}.{owner.__qualname__}", _fingerprint(vars(owner)[name]))
+            assert got == expect, (f"verl's {got[0]}.{name} changed for trainer_mode={mode}: re-read it against "
+                                   f"nft/trainer.py::NFTTrainerMixin.{name}, then update MIXIN_OVERRIDES", got, expect)
+
+
 def test_trainer_class_and_task_runner():
     from verl.trainer.ppo.v1 import PPOTrainerSync
 
-    from nft.main import _task_runner_cls
+    from nft.main import task_runner_cls
 
     cls = T.nft_trainer_cls("sync")
     assert issubclass(cls, PPOTrainerSync) and cls.__mro__[1] is T.NFTTrainerMixin
     assert T.nft_trainer_cls("sync") is cls
-    for name in ("prepare_step", "_add_prompts_to_generate", "_compute_advantage", "step"):
-        assert hasattr(PPOTrainerSync, name)  # the verl methods the mixin extends still exist
-    runner = _task_runner_cls()
+    runner = task_runner_cls()
     plain = runner.__ray_actor_class__
     assert plain.run.__qualname__.endswith("NFTTaskRunner.run")
     assert hasattr(plain, "init_agent_loop_manager")

@@ -1,6 +1,6 @@
 """nft.main start-up: the dry run refuses what the real run refuses, plugin imports fail loudly naming the
-module, the run prints the lines nft.local.progress relies on, and the copy of verl's TaskRunnerV1.run
-stays in step with the installed verl."""
+module, the run marks its processes for the NFT estimator, and the copy of verl's TaskRunnerV1.run stays
+in step with the installed verl."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import textwrap
 import pytest
 
 from nft import main as M
-from nft.local import progress
 
 SMALL = ["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2", "actor_rollout_ref.rollout.n=4",
          "data.train_batch_size=8", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
@@ -63,31 +62,28 @@ def test_nft_loss_not_registered_after_import(compose_nft, monkeypatch):
     monkeypatch.setenv("DRY_RUN", "1")
     monkeypatch.delenv("VERL_USE_EXTERNAL_MODULES", raising=False)
     monkeypatch.delitem(core_algos.POLICY_LOSS_REGISTRY, "nft")
-    with pytest.raises(ValueError, match=r"no 'nft' policy loss.*nft\.register"):
+    with pytest.raises(ValueError, match=r"after importing nft\.register, verl has no 'nft' policy loss"):
         M.run(compose_nft(SMALL))
 
 
-def test_run_prints_the_progress_markers(compose_nft, monkeypatch, capsys):
+def test_run_marks_every_process_of_the_run(compose_nft, monkeypatch):
+    """nft.main sets the entry-point marker the NFT estimator requires in its own environment (a local Ray
+    cluster inherits it) and in the Ray runtime env (an existing cluster's workers), then calls run_ppo."""
     import verl.trainer.main_ppo as mp
 
+    import nft.checks
+
     monkeypatch.delenv("DRY_RUN", raising=False)
+    monkeypatch.delenv("NFT_ENTRY_POINT", raising=False)
     monkeypatch.delenv("VERL_USE_EXTERNAL_MODULES", raising=False)
-    monkeypatch.setattr(M, "recipe_problems", lambda cfg, check_paths=True: [])  # no data/model on disk here
-    calls = []
-    monkeypatch.setattr(mp, "run_ppo", lambda cfg, task_runner_class: calls.append(task_runner_class))
+    monkeypatch.setattr(nft.checks, "paths", lambda cfg: [])  # no data/model on disk here
+    seen = []
+    monkeypatch.setattr(mp, "run_ppo", lambda cfg, task_runner_class: seen.append((cfg, task_runner_class)))
     M.run(compose_nft(SMALL))
-    out = capsys.readouterr().out.splitlines()
-    assert len(calls) == 1 and out[-1] == progress.FINISHED and progress.STARTED in out
-
-    def boom(cfg, task_runner_class):
-        raise RuntimeError("worker died")
-
-    monkeypatch.setattr(mp, "run_ppo", boom)
-    with pytest.raises(RuntimeError, match="worker died"):
-        M.run(compose_nft(SMALL))
-    out = capsys.readouterr().out.splitlines()
-    assert out[-1] == f"{progress.FAILED} (RuntimeError: worker died)"
-    assert progress.FINISHED not in out
+    (cfg, runner), = seen
+    assert cfg.ray_kwargs.ray_init.runtime_env.env_vars.NFT_ENTRY_POINT == "nft.main"
+    assert __import__("os").environ["NFT_ENTRY_POINT"] == "nft.main"
+    assert runner.__ray_actor_class__.run.__qualname__.endswith("NFTTaskRunner.run")
 
 
 # ------------------------------------------------------------------ the copy of verl's TaskRunnerV1.run
@@ -130,7 +126,7 @@ def test_task_runner_copy_matches_installed_verl():
     from verl.trainer.main_ppo import TaskRunnerV1
 
     verl_src = inspect.getsource(TaskRunnerV1.__ray_actor_class__.run)
-    ours_src = inspect.getsource(M._task_runner_cls().__ray_actor_class__.run)
+    ours_src = inspect.getsource(M.task_runner_cls().__ray_actor_class__.run)
     problems = run_copy_differences(verl_src, ours_src)
     assert not problems, (
         "verl's TaskRunnerV1.run (verl/trainer/main_ppo.py) changed: bring nft/main.py::NFTTaskRunner.run "
@@ -142,7 +138,7 @@ def test_the_copy_check_catches_a_changed_verl():
     from verl.trainer.main_ppo import TaskRunnerV1
 
     verl_src = textwrap.dedent(inspect.getsource(TaskRunnerV1.__ray_actor_class__.run))
-    ours_src = inspect.getsource(M._task_runner_cls().__ray_actor_class__.run)
+    ours_src = inspect.getsource(M.task_runner_cls().__ray_actor_class__.run)
     added_step = verl_src.replace("        self.trainer.init()\n", "        self.trainer.init()\n        self.trainer.warmup()\n")
     assert added_step != verl_src
     assert run_copy_differences(added_step, ours_src)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from reference_nft import response_loss
 
+from nft.config import NFTPolicyLossConfig
 from nft.objective import (
     InvalidAdvantageEncoding,
     clip_correct_rate,
@@ -20,6 +21,11 @@ from nft.objective import (
 )
 
 torch.set_default_dtype(torch.float32)
+
+
+def knobs(**changed) -> dict:
+    """nft_loss_matrix's knobs: NFTPolicyLossConfig's defaults, some changed."""
+    return NFTPolicyLossConfig().loss_kwargs() | changed
 
 
 def make_batch(seed: int, off_policy: bool, B: int = 8, T: int = 7):
@@ -50,7 +56,7 @@ def test_loss_and_gradient_match_reference(neg_weight, normalize, ratio_type, of
     lp = new.clone().float().requires_grad_(True)
     loss_mat, _ = nft_loss_matrix(
         lp, old.float(), y, clip_correct_rate(r), mask,
-        neg_weight=neg_weight, normalize=normalize, ratio_type=ratio_type,
+        **knobs(neg_weight=neg_weight, normalize=normalize, ratio_type=ratio_type),
     )
     loss_mat.sum().backward()
 
@@ -75,7 +81,7 @@ def test_clamps_keep_gradient_and_match_reference(clamp_negative, clamp_positive
     lp = new.clone().float().requires_grad_(True)
     loss_mat, stats = nft_loss_matrix(
         lp, old.float(), y, clip_correct_rate(r), mask,
-        clamp_negative=clamp_negative, clamp_positive=clamp_positive, normalize=1,
+        **knobs(clamp_negative=clamp_negative, clamp_positive=clamp_positive, normalize=1),
     )
     loss_mat.sum().backward()
     for i in range(len(y)):
@@ -95,7 +101,7 @@ def test_clamps_keep_gradient_and_match_reference(clamp_negative, clamp_positive
 def grad_on_policy(y, r_raw, mask, **kw):
     old = torch.zeros(mask.shape)
     lp = old.clone().requires_grad_(True)
-    loss_mat, _ = nft_loss_matrix(lp, old, y, clip_correct_rate(r_raw), mask, **kw)
+    loss_mat, _ = nft_loss_matrix(lp, old, y, clip_correct_rate(r_raw), mask, **knobs(**kw))
     loss_mat.sum().backward()
     return lp.grad
 
@@ -129,7 +135,7 @@ def test_rft_gives_zero_gradient_to_negatives():
     mask = torch.ones(4, 6, dtype=torch.bool)
     old = -torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
     lp = (old + 0.3).requires_grad_(True)
-    loss_mat, _ = nft_loss_matrix(lp, old, y, torch.full((4,), 0.5), mask, neg_weight=0.0)
+    loss_mat, _ = nft_loss_matrix(lp, old, y, torch.full((4,), 0.5), mask, **knobs(neg_weight=0.0))
     loss_mat.sum().backward()
     assert torch.all(lp.grad[y == 0] == 0)
     assert torch.all(lp.grad[y == 1] != 0)
@@ -198,13 +204,13 @@ def test_never_nan_or_inf(ratio_type):
     r = torch.tensor([0.98, 0.98, 0.5, 0.5, 0.02, 0.02])
     for clamp_positive in (0.0, 0.5):
         lp.grad = None
-        loss_mat, stats = nft_loss_matrix(lp, old, y, r, mask, ratio_type=ratio_type, clamp_positive=clamp_positive)
+        loss_mat, stats = nft_loss_matrix(lp, old, y, r, mask, **knobs(ratio_type=ratio_type, clamp_positive=clamp_positive))
         assert torch.isfinite(loss_mat).all()
         loss_mat.sum().backward()
         assert torch.isfinite(lp.grad).all()
         assert torch.all(loss_mat[~mask] == 0)
         assert math.isfinite(stats.ratio_mean)
-    empty, stats = nft_loss_matrix(old.clone(), old, y, r, torch.zeros(B, T, dtype=torch.bool))
+    empty, stats = nft_loss_matrix(old.clone(), old, y, r, torch.zeros(B, T, dtype=torch.bool), **knobs())
     assert empty.abs().sum() == 0 and stats.pos_token_frac == 0.0
 
 
@@ -212,7 +218,7 @@ def test_stats_values():
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
     old = torch.zeros(2, 4)
     lp = torch.tensor([[0.0, math.log(2.0), 0.0, 0.0], [math.log(3.0), 0.0, 0.0, 0.0]])
-    _, s = nft_loss_matrix(lp, old, torch.tensor([1, 0]), torch.tensor([0.25, 0.5]), mask, clamp_negative=0.9)
+    _, s = nft_loss_matrix(lp, old, torch.tensor([1, 0]), torch.tensor([0.25, 0.5]), mask, **knobs(clamp_negative=0.9))
     assert s.pos_token_frac == pytest.approx(0.6)
     assert s.neg_token_frac == pytest.approx(0.4)
     assert s.ratio_mean == pytest.approx((1 + 2 + 1 + 3 + 1) / 5)

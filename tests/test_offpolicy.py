@@ -1,6 +1,6 @@
-"""Off-policy NFT (issue 10): start-up rules for bypass / async modes / rollout correction, the estimator's
-refusal of verl's loss-swapping trainers, rollout_is and rollout_rs through verl's real rollout-correction
-helper + the NFT estimator + the NFT loss, and the off-policy loss metrics."""
+"""Off-policy NFT: start-up rules for bypass / async modes / rollout correction (nft.checks, and the CPU
+platform's checkpoint engine in nft.local.plugin), rollout_is and rollout_rs through verl's real
+rollout-correction helper + the NFT estimator + the NFT loss, and the off-policy loss metrics."""
 
 from __future__ import annotations
 
@@ -17,11 +17,17 @@ from verl.trainer.ppo.ray_trainer import compute_advantage
 from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_add_to_batch
 
 import nft.register  # noqa: F401
+from nft.checks import batch_layout, problems
+from nft.config import NFTPolicyLossConfig
 from nft.local import tcp_checkpoint_engine
+from nft.local.plugin import TCP_BACKEND, TCP_MODULE  # also registers the CPU platform's start-up checks
 from nft.objective import nft_loss_matrix
-from nft.offpolicy import SAMPLED_GROUP_RATES, TCP_BACKEND, TCP_MODULE, foreign_entry_point_problem, offpolicy_problems
 from nft.trainer import group_accuracy
-from nft.validate import config_problems, validate_config
+
+
+def config_problems(cfg):
+    return problems(cfg, check_paths=False)
+
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -35,15 +41,16 @@ SEPARATE = BYPASS + ["trainer.v1.trainer_mode=separate_async", "actor_rollout_re
 
 
 # ------------------------------------------------------------------------------------------ start-up rules
+NO_CAP = "algorithm.filter_groups.max_num_gen_batches=0"  # the generation cap is enforced in sync mode only
 ALLOWED = [
     BYPASS,  # bypass on the v1 sync trainer keeps loss_mode=nft
-    BYPASS + ["trainer.v1.trainer_mode=colocate_async"],
-    BYPASS + ["trainer.v1.trainer_mode=separate_async", "data.train_batch_size=64",
+    BYPASS + ["trainer.v1.trainer_mode=colocate_async", NO_CAP],
+    BYPASS + [NO_CAP, "trainer.v1.trainer_mode=separate_async", "data.train_batch_size=64",
               "actor_rollout_ref.actor.ppo_mini_batch_size=16", "trainer.v1.separate_async.parameter_sync_step=4",
               "actor_rollout_ref.rollout.nnodes=1", "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl"],
     # the CPU loop's separate_async (recipes/quickstart_cpu.sh): the nft_tcp checkpoint engine
-    SEPARATE + ["trainer.device=cpu", CE + "backend=nft_tcp", CE + "custom_backend_module=nft.local.tcp_checkpoint_engine"],
-    [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=colocate_async"],  # decoupled + IS
+    SEPARATE + [NO_CAP, "trainer.device=cpu", CE + "backend=nft_tcp", CE + "custom_backend_module=nft.local.tcp_checkpoint_engine"],
+    [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=colocate_async", NO_CAP],  # decoupled + IS
     [LOGP, RC + "rollout_is=sequence", RC + "rollout_is_threshold=2.0"],
     [LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=0.5_5.0"],  # IcePop bounds
     [LOGP, RC + "rollout_rs=seq_sum_k1", RC + "rollout_rs_threshold=0.5_2.0"],
@@ -58,7 +65,7 @@ def test_offpolicy_configs_that_keep_the_nft_loss_pass(compose_nft, overrides, m
 
 REFUSED = [
     # legacy trainer: apply_bypass_mode rewrites loss_mode
-    (BYPASS + ["trainer.use_v1=false"], ["trainer.use_v1=False", "apply_bypass_mode", "Set trainer.use_v1=True"]),
+    (BYPASS + ["trainer.use_v1=false"], ["trainer.use_v1=False", "replaces the NFT loss", "keep trainer.use_v1=True"]),
     # bypass needs rollout log-probs
     ([RC + "bypass_mode=true", "actor_rollout_ref.rollout.calculate_log_probs=false"],
      ["bypass_mode=True", "calculate_log_probs=True"]),
@@ -76,9 +83,9 @@ REFUSED = [
     (BYPASS + ["trainer.v1.trainer_mode=separate_async", "data.train_batch_size=128",
                "actor_rollout_ref.actor.ppo_mini_batch_size=16"],
      ["trainer.v1.separate_async.parameter_sync_step=8", "actor_rollout_ref.rollout.nnodes >= 1",
-      "checkpoint_engine.backend=nccl"]),
+      "checkpoint_engine.backend to one for your devices (nccl"]),
     (SEPARATE + ["trainer.device=cpu"], [CE + "backend=nft_tcp", CE + "custom_backend_module=nft.local."
-                                          "tcp_checkpoint_engine", "refuses 'naive'"]),
+                                          "tcp_checkpoint_engine", "refuses the 'naive'"]),
     (SEPARATE + ["trainer.device=cpu", CE + "backend=nft_tcp"],
      ["registered by nft.local.tcp_checkpoint_engine", "custom_backend_module=nft.local.tcp_checkpoint_engine"]),
     (SEPARATE + ["trainer.device=cuda", CE + "backend=nft_tcp",
@@ -96,27 +103,25 @@ REFUSED = [
 @pytest.mark.parametrize("overrides,needles", REFUSED, ids=lambda o: str(o)[:60])
 def test_offpolicy_refusals_say_what_to_change(compose_nft, overrides, needles, monkeypatch):
     monkeypatch.delenv("VERL_USE_EXTERNAL_MODULES", raising=False)
-    cfg = compose_nft(overrides)
-    problems = offpolicy_problems(cfg)
-    assert problems, overrides
-    text = "\n".join(problems)
+    text = "\n".join(config_problems(compose_nft(overrides)))
+    assert text, overrides
     for needle in needles:
         assert needle in text, (needle, text)
-    with pytest.raises(ValueError, match="invalid NFT configuration"):
-        validate_config(cfg)
 
 
 SMALL_SEPARATE = [LOGP, RC + "rollout_is=token", "trainer.v1.trainer_mode=separate_async",
                   "actor_rollout_ref.rollout.nnodes=1", "data.train_batch_size=4",
                   "actor_rollout_ref.actor.ppo_mini_batch_size=2", "actor_rollout_ref.rollout.n=4",
                   "trainer.v1.separate_async.parameter_sync_step=2", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",
-                  "trainer.n_gpus_per_node=1", CE + "backend=nccl"]
+                  "trainer.n_gpus_per_node=1", CE + "backend=nccl", "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+                  "actor_rollout_ref.actor.use_dynamic_bsz=false"]
 
 
 def test_old_log_prob_micro_batches_must_split_the_mini_batch_in_separate_async(compose_nft):
     """Decoupled separate_async recomputes old log-probs once per mini-batch: verl's prepare_micro_batches
     asserts the split minutes into the run; the start-up arithmetic says it before Ray starts."""
-    from nft.main import recipe_problems
+    def recipe_problems(cfg, check_paths):
+        return batch_layout(cfg)
 
     lp = "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu="
     text = "\n".join(recipe_problems(compose_nft(SMALL_SEPARATE + [lp + "16"]), check_paths=False))
@@ -137,58 +142,8 @@ def test_old_log_prob_micro_batches_must_split_the_mini_batch_in_separate_async(
 def test_baselines_are_not_subject_to_the_nft_rules(compose_nft):
     """The rules are NFT's: a GRPO baseline in an async mode is verl's business."""
     grpo = ["algorithm.adv_estimator=grpo", "actor_rollout_ref.actor.policy_loss.loss_mode=vanilla",
-            "trainer.v1.trainer_mode=colocate_async"]
+            "trainer.v1.trainer_mode=colocate_async", NO_CAP]
     assert config_problems(compose_nft(grpo)) == []
-
-
-# ------------------------------------------------------------------------------------------ entry points
-def _call_from_module(module_name: str, fn, *args, function: str = "call"):
-    """Run fn(*args) from a frame of function `function` in module `module_name` (as verl would call it)."""
-    mod = types.ModuleType(module_name)
-    code = compile(f"def {function}(fn, args):\n    return fn(*args)\n", f"<{module_name}>", "exec")
-    exec(code, mod.__dict__)
-    return getattr(mod, function)(fn, args)
-
-
-def _tiny_batch():
-    rewards = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])
-    mask = torch.ones(4, 2)
-    return rewards, mask, np.array(["a", "a", "b", "b"], dtype=object)
-
-
-@pytest.mark.parametrize("module", ["verl.experimental.separation.ray_trainer",
-                                    "verl.experimental.fully_async_policy.fully_async_trainer",
-                                    "verl.experimental.one_step_off_policy.ray_trainer"])
-def test_estimator_refuses_experimental_trainers(module):
-    est = core_algos.get_adv_estimator_fn("nft")
-    rewards, mask, uids = _tiny_batch()
-    with pytest.raises(RuntimeError, match="python -m nft.main") as e:
-        _call_from_module(module, est, rewards, mask, None, uids)
-    assert module in str(e.value) and "bypass_mode" in str(e.value)
-
-
-def test_estimator_refuses_legacy_trainer_in_bypass_mode_only():
-    from omegaconf import OmegaConf
-
-    est = core_algos.get_adv_estimator_fn("nft")
-    rewards, mask, uids = _tiny_batch()
-    bypass = OmegaConf.create({"rollout_correction": {"bypass_mode": True}})
-    with pytest.raises(RuntimeError, match="trainer.use_v1=True"):
-        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids, function="fit")
-    decoupled = OmegaConf.create({"rollout_correction": {"bypass_mode": False}})
-    adv, _ = _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, decoupled, uids, function="fit")
-    assert torch.isfinite(adv).all()
-    # the v1 trainer reaches the estimator through ray_trainer.compute_advantage (v1/utils.py): not legacy
-    adv, _ = _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids,
-                               function="compute_advantage")
-    assert torch.isfinite(adv).all()
-    # inside nft.main's trainer the guard is not consulted (the config was validated before Ray started)
-    token = SAMPLED_GROUP_RATES.set({})
-    try:
-        _call_from_module("verl.trainer.ppo.ray_trainer", est, rewards, mask, bypass, uids, function="fit")
-    finally:
-        SAMPLED_GROUP_RATES.reset(token)
-    assert foreign_entry_point_problem(bypass) is None  # called from a test module: no trainer on the stack
 
 
 # ------------------------------------------------------------------------------------------ rollout correction
@@ -221,13 +176,8 @@ def _corrected(b, **rc):
     return data, metrics
 
 
-def _advantages(data, sampled_rates=None):
-    token = SAMPLED_GROUP_RATES.set(sampled_rates) if sampled_rates is not None else None
-    try:
-        return compute_advantage(data, adv_estimator="nft", config=None).batch["advantages"]
-    finally:
-        if token is not None:
-            SAMPLED_GROUP_RATES.reset(token)
+def _advantages(data):
+    return compute_advantage(data, adv_estimator="nft", config=None).batch["advantages"]
 
 
 def test_rollout_rs_rejected_answers_still_count_in_r():
@@ -237,22 +187,18 @@ def test_rollout_rs_rejected_answers_still_count_in_r():
     data, metrics = _corrected(b, rollout_rs="seq_sum_k1", rollout_rs_threshold="0.5_2.0")
     kept_rows = data.batch["response_mask"].any(-1).tolist()
     assert kept_rows == [True, True, True, False, True, True, True, False], kept_rows
-    # what the trainer computes from TransferQueue (all non-padding answers) and hands to the estimator
+    # what the trainer logs as nft/r/* (all sampled answers) is what the estimator uses
     sampled = group_accuracy(list(b["uids"]), [float(s) for s in b["rewards"].sum(-1)])
     assert sampled == {"p": 0.5, "q": 0.25}
-    adv = _advantages(data, sampled)
+    adv = _advantages(data)
     mask = data.batch["response_mask"].bool()
     for i in range(8):
         r = sampled[b["uids"][i]]
         if mask[i].any():
             assert adv[i][mask[i]].tolist() == pytest.approx([b["verdicts"][i] - r] * int(mask[i].sum()), abs=1e-6)
         assert torch.all(adv[i][~mask[i]] == 0)
-    # without the trainer's rates (e.g. a unit call) r falls back to the kept answers: p 2/3, q 1/3
-    adv_kept = _advantages(data)
-    assert adv_kept[0, 0].item() == pytest.approx(1 - 2 / 3, abs=1e-6)
-    assert adv_kept[4, 0].item() == pytest.approx(0 - 1 / 3, abs=1e-6)
     # the rejected rows contribute nothing to the NFT loss
-    cfg = types.SimpleNamespace(policy_loss={"neg_weight": 1.0, "normalize": 1}, get=lambda k, d=None: d)
+    cfg = types.SimpleNamespace(policy_loss=NFTPolicyLossConfig(), get=lambda k, d=None: d)
     fn = core_algos.get_policy_loss_fn("nft")
     new = (b["old"] + 0.3) * b["mask"]
     loss, _ = fn(old_log_prob=b["old"], log_prob=new.requires_grad_(), advantages=adv, response_mask=mask,
@@ -282,15 +228,15 @@ def test_rollout_is_weights_multiply_the_nft_loss(mode, threshold):
         assert w[i][mask[i]].tolist() == pytest.approx([expect[i].item()] * int(mask[i].sum()), rel=1e-5)
     assert any(k.startswith("rollout_corr/") for k in metrics)
 
-    adv = _advantages(data, group_accuracy(list(b["uids"]), [float(s) for s in b["rewards"].sum(-1)]))
-    cfg = types.SimpleNamespace(policy_loss={"neg_weight": 1.0, "normalize": 1}, get=lambda k, d=None: d)
+    adv = _advantages(data)
+    cfg = types.SimpleNamespace(policy_loss=NFTPolicyLossConfig(), get=lambda k, d=None: d)
     fn = core_algos.get_policy_loss_fn("nft")
     new = (b["old"] + 0.2) * b["mask"]
     weighted, _ = fn(old_log_prob=b["old"], log_prob=new, advantages=adv, response_mask=mask,
                      loss_agg_mode="token-sum", config=cfg, rollout_is_weights=w)
     y = torch.tensor(b["verdicts"], dtype=torch.float32)
     r = torch.tensor([0.5] * 4 + [0.25] * 4)
-    mat, _ = nft_loss_matrix(new, b["old"], y, r, mask)
+    mat, _ = nft_loss_matrix(new, b["old"], y, r, mask, **NFTPolicyLossConfig().loss_kwargs())
     assert weighted.item() == pytest.approx((mat * w * mask).sum().item(), rel=1e-5)
     unweighted, _ = fn(old_log_prob=b["old"], log_prob=new, advantages=adv, response_mask=mask,
                        loss_agg_mode="token-sum", config=cfg)
@@ -305,7 +251,7 @@ def test_offpolicy_loss_metrics():
     delta = torch.tensor([[0.1, -0.3, 99.0], [2.0, 0.0, -0.5]])  # 99 sits on padding
     y = torch.tensor([1.0, 0.0])
     r = torch.tensor([0.5, 0.5])
-    _, s = nft_loss_matrix(old + delta, old, y, r, mask)
+    _, s = nft_loss_matrix(old + delta, old, y, r, mask, **NFTPolicyLossConfig().loss_kwargs())
     d = torch.tensor([0.1, -0.3, 2.0, 0.0, -0.5])
     assert s.log_ratio_mean == pytest.approx(d.mean().item(), abs=1e-6)
     assert s.log_ratio_std == pytest.approx(d.std(unbiased=False).item(), abs=1e-5)
@@ -315,35 +261,33 @@ def test_offpolicy_loss_metrics():
     m = s.as_metrics()
     assert {"actor/nft/log_ratio_std", "actor/nft/log_ratio_abs_max", "actor/nft/neg_clamped_frac"} <= set(m)
     # strictly on-policy: no spread
-    _, s0 = nft_loss_matrix(old, old, y, r, mask)
+    _, s0 = nft_loss_matrix(old, old, y, r, mask, **NFTPolicyLossConfig().loss_kwargs())
     assert s0.log_ratio_std == 0.0 and s0.log_ratio_abs_max == 0.0 and math.isfinite(s0.ratio_mean)
 
 
-def test_trainer_hands_sampled_rates_to_the_estimator(monkeypatch):
-    """NFTTrainerMixin._compute_advantage sets SAMPLED_GROUP_RATES to the same r it logs, then resets it."""
+def test_trainer_statistics_never_stop_training(monkeypatch):
+    """NFTTrainerMixin._compute_advantage logs the sampled groups' r and calls verl's, also when the
+    statistics fail; it passes nothing to the estimator (which reads r from the batch)."""
     import nft.trainer as T
 
-    seen = {}
+    calls = []
 
     class Base:
         def _compute_advantage(self, batch, metrics):
-            seen["rates"] = SAMPLED_GROUP_RATES.get()
+            calls.append(batch)
             return batch
 
     class Tr(T.NFTTrainerMixin, Base):
         pass
 
     tr = Tr()
-    tr._nft_r_values = []
+    tr._nft_r_values, tr._nft_truncated = [], []
     monkeypatch.setattr(Tr, "_nft_batch_group_accuracy", staticmethod(lambda batch: {"u1": 0.25, "u2": 1.0}))
-    tr._compute_advantage(object(), {})
-    assert seen["rates"] == {"u1": 0.25, "u2": 1.0} and tr._nft_r_values == [0.25, 1.0]
-    assert SAMPLED_GROUP_RATES.get() is None
-    # statistics failing never stops training, and the estimator still knows it is inside nft.main
+    monkeypatch.setattr(Tr, "_nft_batch_truncation_rate", staticmethod(lambda batch: 0.0))
+    batch = object()
+    assert tr._compute_advantage(batch, {}) is batch and tr._nft_r_values == [0.25, 1.0]
     monkeypatch.setattr(Tr, "_nft_batch_group_accuracy", staticmethod(lambda batch: 1 / 0))
-    tr._compute_advantage(object(), {})
-    assert seen["rates"] == {} and SAMPLED_GROUP_RATES.get() is None
-    assert "nft.offpolicy" in sys.modules
+    assert tr._compute_advantage(batch, {}) is batch and len(calls) == 2
 
 
 # ------------------------------------------------------------------------------------------ recipe switches
@@ -362,24 +306,24 @@ def _script_args(tmp_path, **env) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["colocate_async", "separate_async"])
 def test_recipe_switches_compose_and_validate(compose_nft, tmp_path, mode):
-    from nft.main import check
+    from nft.checks import check
 
     extra = [] if mode == "colocate_async" else [
         "trainer.v1.separate_async.parameter_sync_step=16",  # 512 prompts / 32 per mini-batch
         "actor_rollout_ref.rollout.nnodes=1", "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl"]
     args = _script_args(tmp_path, BYPASS="1", TRAINER_MODE=mode)
-    assert args[-4:] == ["algorithm.rollout_correction.bypass_mode=true",
-                         "actor_rollout_ref.rollout.calculate_log_probs=true",
-                         f"trainer.v1.trainer_mode={mode}", "algorithm.filter_groups.max_num_gen_batches=0"]
-    cfg = compose_nft(args + extra)
-    check(cfg, dry_run=True)  # NFT start-up rules + cluster arithmetic + verl's own validation
+    for switch in ("algorithm.rollout_correction.bypass_mode=true", "actor_rollout_ref.rollout.calculate_log_probs=true",
+                   f"trainer.v1.trainer_mode={mode}", "algorithm.filter_groups.max_num_gen_batches=0"):
+        assert switch in args
+    cfg = compose_nft(args + extra)  # the script's model/algo/preset choices are Hydra overrides too
+    check(cfg, check_paths=False)  # NFT start-up rules + cluster arithmetic + verl's own validation
     assert cfg.algorithm.rollout_correction.bypass_mode is True and cfg.trainer.v1.trainer_mode == mode
     assert cfg.actor_rollout_ref.actor.policy_loss.loss_mode == "nft"
     # async without bypass: refused, saying what to set
     with pytest.raises(ValueError, match="bypass_mode=True"):
-        check(compose_nft(_script_args(tmp_path, TRAINER_MODE=mode) + extra), dry_run=True)
+        check(compose_nft(_script_args(tmp_path, TRAINER_MODE=mode) + extra), check_paths=False)
     # the baselines run in the same modes (verl's own correction rules apply to them)
-    check(compose_nft(_script_args(tmp_path, ALGO="grpo", BYPASS="1", TRAINER_MODE=mode) + extra), dry_run=True)
+    check(compose_nft(_script_args(tmp_path, ALGO="grpo", BYPASS="1", TRAINER_MODE=mode) + extra), check_paths=False)
 
 
 def test_recipe_switch_errors(tmp_path):

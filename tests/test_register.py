@@ -35,27 +35,41 @@ def scores_to_token_rewards(scores, lengths, T):
 @pytest.mark.parametrize("neg_score", [-1.0, 0.0])
 def test_estimator_through_compute_advantage(neg_score):
     T = 6
-    # group a: mixed 2/4; group b: all correct; group c: all wrong; group d: 1/3 plus a padding row
-    verdicts = [1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1]
-    uids = ["a"] * 4 + ["b"] * 3 + ["c"] * 3 + ["d"] * 4
-    lengths = [6, 2, 4, 1, 3, 6, 5, 2, 2, 6, 4, 3, 5, 0]  # last row: padding (empty mask) with a stray reward
+    # group a: mixed 2/4; b: all correct; c: all wrong; d: 2/4 of which one right answer was rejected by
+    # rollout_rs (empty mask, reward kept: it still votes); e: verl's padding row (uid of its own, no reward)
+    verdicts = [1, 0, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0]
+    uids = ["a"] * 4 + ["b"] * 3 + ["c"] * 3 + ["d"] * 4 + ["pad0123"]
+    lengths = [6, 2, 4, 1, 3, 6, 5, 2, 2, 6, 4, 3, 5, 6, 1]
     scores = [1.0 if v else neg_score for v in verdicts]
+    scores[-1] = 0.0  # trainer/ppo/padding_utils.py: rm_scores of a padding row are zeros
     rewards = scores_to_token_rewards(scores, lengths, T)
-    rewards[13, 0] = 1.0  # a padding row's reward must not vote
     mask = (torch.arange(T)[None] < torch.tensor(lengths)[:, None]).float()
+    mask[13] = 0  # rejected by rollout_rs (rollout_corr_helper.py rewrites response_mask only)
+    mask[14] = 0  # the padding row's response_mask is zeros
     data = DataProto.from_dict(
         tensors={"token_level_rewards": rewards, "response_mask": mask},
         non_tensors={"uid": np.array(uids, dtype=object)},
     )
     out = compute_advantage(data, adv_estimator="nft", config=None)
     adv, ret = out.batch["advantages"], out.batch["returns"]
-    expected_r = [0.5] * 4 + [0.98] * 3 + [0.02] * 3 + [1 / 3] * 4
-    for i in range(14):
-        n = lengths[i]
+    expected_r = [0.5] * 4 + [0.98] * 3 + [0.02] * 3 + [0.5] * 4 + [0.02]
+    for i in range(len(verdicts)):
+        n = int(mask[i].sum())
         expected = verdicts[i] - expected_r[i] if n else 0.0
         assert adv[i, :n].tolist() == pytest.approx([expected] * n, abs=1e-6)
         assert torch.all(adv[i, n:] == 0)
     torch.testing.assert_close(adv, ret)
+
+
+def test_estimator_refuses_to_run_outside_nft_main(monkeypatch):
+    """verl's own entry points skip NFT's checks (and the experimental/legacy trainers swap the loss in bypass
+    mode): without nft.main's marker the estimator says so instead of training."""
+    monkeypatch.delenv("NFT_ENTRY_POINT")
+    fn = core_algos.get_adv_estimator_fn("nft")
+    with pytest.raises(RuntimeError, match=r"only under `python -m nft\.main`.*NFT_ENTRY_POINT"):
+        fn(token_level_rewards=torch.zeros(2, 3), response_mask=torch.ones(2, 3), index=np.array(["a", "a"]))
+    monkeypatch.setenv("NFT_ENTRY_POINT", "nft.main")
+    fn(token_level_rewards=torch.zeros(2, 3), response_mask=torch.ones(2, 3), index=np.array(["a", "a"]))
 
 
 def test_estimator_needs_index():

@@ -125,8 +125,8 @@ def test_load_reward_manager_uses_pkg_function(verl_config):
     ({"timeout": 0}, "reward_kwargs.timeout must be a positive number of seconds, got 0"),
 ])
 def test_bad_reward_options_fail_at_start_up(compose_nft, kwargs, needle):
-    """nft.validate refuses what compute_score would refuse inside a Ray actor at the first reward call."""
-    from nft.validate import config_problems
+    """nft.checks refuses what compute_score would refuse inside a Ray actor at the first reward call."""
+    from nft.checks import reward_options as config_problems
 
     key = "reward.custom_reward_function.reward_kwargs"
     cfg = compose_nft(["actor_rollout_ref.actor.strategy=fsdp2"] + [f"+{key}.{k}={v}" for k, v in kwargs.items()])

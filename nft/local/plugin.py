@@ -45,11 +45,39 @@ def check_verl_version() -> str:
     return version
 
 
+TCP_BACKEND, TCP_MODULE = "nft_tcp", "nft.local.tcp_checkpoint_engine"  # the CPU platform's checkpoint engine
+
+
+def checkpoint_engine_problems(cfg) -> list[str]:
+    """Start-up checks of the CPU platform (run by :func:`nft.checks.check` once this module is imported):
+    separate_async on the CPU needs ``nft_tcp`` (verl's other engines move device buffers), which needs its
+    module and the CPU device."""
+    from nft.checks import CE, get
+
+    backend, device = str(get(cfg, f"{CE}.backend", "naive")), str(get(cfg, "trainer.device", "cuda"))
+    use = f"{CE}.backend={TCP_BACKEND} {CE}.custom_backend_module={TCP_MODULE}"
+    if str(get(cfg, "trainer.v1.trainer_mode", "sync")) == "separate_async" and device == "cpu" and backend == "naive":
+        return [f"on the CPU platform (trainer.device=cpu) separate_async needs the CPU checkpoint engine: set {use}"]
+    if backend != TCP_BACKEND:
+        return []
+    P = []
+    modules = get(cfg, f"{CE}.custom_backend_module", None) or []
+    if TCP_MODULE not in ([modules] if isinstance(modules, str) else list(modules)):
+        P.append(f"{CE}.backend={TCP_BACKEND} is registered by {TCP_MODULE}: set {CE}.custom_backend_module={TCP_MODULE} "
+                 "(verl imports it in every process before it looks the backend up).")
+    if device != "cpu":
+        P.append(f"{CE}.backend={TCP_BACKEND} is the CPU platform's engine (weights over a TCP socket, through host "
+                 f"memory); with trainer.device={device} use {CE}.backend=nccl.")
+    return P
+
+
 def install() -> bool:
     """Idempotent. Returns whether the CPU platform is selected (``VERL_PLATFORM=cpu``)."""
     check_verl_version()
+    from nft.checks import register_check
     from nft.local import cpu_platform
 
+    register_check(checkpoint_engine_problems)
     return cpu_platform.install()
 
 

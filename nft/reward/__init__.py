@@ -274,25 +274,6 @@ def _flag(value: Any, name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
-def option_problems(reward_kwargs: Any) -> list[str]:
-    """What :func:`compute_score` would refuse in ``reward.custom_reward_function.reward_kwargs``, checked
-    at start-up (``nft.validate``) instead of at the first reward call inside a Ray actor."""
-    kwargs = dict(reward_kwargs or {})
-    problems = []
-    try:
-        _grader(kwargs.get("grader"))
-    except ValueError as e:
-        problems.append(f"reward.custom_reward_function.{e}")
-    try:
-        _flag(kwargs.get("truncated_is_negative"), "reward_kwargs.truncated_is_negative", True)
-    except ValueError as e:
-        problems.append(f"reward.custom_reward_function.{e}")
-    t = kwargs.get("timeout")
-    if t is not None and not (isinstance(t, int | float) and not isinstance(t, bool) and t > 0):
-        problems.append(f"reward.custom_reward_function.reward_kwargs.timeout must be a positive number of seconds, got {t!r}")
-    return problems
-
-
 def _truncated(extra_info: Any) -> bool:
     if extra_info is None:
         return False
