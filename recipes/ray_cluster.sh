@@ -9,7 +9,7 @@
 # Every node needs the same Python environment (verl 0.9.1 + this package installed) and the same
 # paths for the model and data (a shared file system), as usual for verl. VERL_USE_EXTERNAL_MODULES is
 # exported before `ray start`, so every Ray worker process on the node imports nft.register when it
-# imports verl (verl/__init__.py); the job's runtime env (recipes/common.sh) sets it again.
+# imports verl (verl/__init__.py); the job's runtime env (recipes/launch.sh) sets it again.
 #
 # Ray 2.60 turns token authentication on by default: the head keeps its token in ~/.ray/auth_token,
 # and a worker must present the same one (copy that file to every node, or export RAY_AUTH_TOKEN=<token>

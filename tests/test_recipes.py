@@ -1,5 +1,6 @@
 """Training scripts: every script's DRY_RUN on CPU (subprocess), baselines and errors through the
-scripts' Hydra override lists (PRINT_ARGS=1) composed in-process, Ray launch helpers."""
+scripts' nft.main arguments (PRINT_ARGS=1) composed in-process, the recipes as Hydra config groups without
+bash (`python -m nft.main model=... algo=... preset=...`), Ray launch helpers."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DRY_OK = "DRY_RUN: config composed and validated; Ray not started."
 KNOB_VARS = ("ALGO", "NEG_WEIGHT", "NORMALIZE", "NNODES", "GPUS_PER_NODE", "MODEL_PATH", "DATA_DIR", "TRAIN_FILE",
-             "VAL_FILES", "LOGGER", "SUBMIT", "DRY_RUN", "PRINT_ARGS", "SP", "ROLLOUT_TP", "MINI_BATCH",
-             "ACTOR_TOKENS", "INFER_TOKENS", "TRAIN_BATCH", "N_ANSWERS", "RAY_ADDRESS", "EXP_NAME", "CKPT_DIR",
-             "PRESET", "LORA_RANK", "LORA_ALPHA", "LORA_TARGETS", "LR", "TEST_FREQ", "VAL_TEMPERATURE")
+             "VAL_FILES", "LOGGER", "SUBMIT", "DRY_RUN", "PRINT_ARGS", "RAY_ADDRESS", "EXP_NAME", "CKPT_DIR", "PROJECT",
+             "PRESET", "LORA_RANK", "LORA_ALPHA", "LORA_TARGETS", "BYPASS", "TRAINER_MODE", "NFT_DATA_DIR")
 
 
 def _env(**kw) -> dict:
@@ -88,10 +88,10 @@ def _args(script: str, cwd, *extra, **env) -> list[str]:
 
 
 def _compose_checked(compose_nft, args):
-    from nft.main import check
+    from nft.checks import check
 
     cfg = compose_nft(args)
-    check(cfg, dry_run=True)
+    check(cfg, check_paths=False)
     return cfg
 
 
@@ -142,52 +142,82 @@ def test_32B_settings(compose_nft, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "script,env,message",
+    "script,overrides,message",
     [
-        ("train_7B.sh", {"ROLLOUT_TP": "3"},
+        ("train_7B.sh", ["actor_rollout_ref.rollout.tensor_model_parallel_size=3"],
          "actor_rollout_ref.rollout.tensor_model_parallel_size (3) must divide trainer.n_gpus_per_node (8)"),
-        ("train_7B.sh", {"GPUS_PER_NODE": "6", "ROLLOUT_TP": "2"},
+        ("train_7B.sh", ["trainer.n_gpus_per_node=6", "actor_rollout_ref.rollout.tensor_model_parallel_size=2"],
          "a mini-batch of 32 prompts x 16 answers = 512 sequences does not split over 6 data-parallel ranks"),
-        ("train_7B.sh", {"MINI_BATCH": "48"},
+        ("train_7B.sh", ["actor_rollout_ref.actor.ppo_mini_batch_size=48"],
          "data.train_batch_size (512) must be a multiple of actor_rollout_ref.actor.ppo_mini_batch_size (48)"),
-        ("train_7B.sh", {"ACTOR_TOKENS": "3000"},
+        ("train_7B.sh", ["actor_rollout_ref.actor.ppo_max_token_len_per_gpu=3000"],
          "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=3000 (x SP 1) < max_prompt_length + "
          "max_response_length = 512 + 3584 = 4096"),
-        ("train_7B.sh", {"N_ANSWERS": "1"}, "actor_rollout_ref.rollout.n=1: nft needs >= 2 answers per prompt"),
-        ("train_32B.sh", {"SP": "3"}, "Ulysses SP size 3 must divide trainer.n_gpus_per_node (8)"),
-        ("recipes/train_32B_megatron.sh", {"MEGATRON_TP": "16", "MEGATRON_PP": "1"},
+        # the token budgets are the model's literal numbers: a longer response says what to raise
+        ("train_7B.sh", ["data.max_response_length=8192"],
+         "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=8192 (x SP 1) < max_prompt_length + max_response_length "
+         "= 512 + 8192 = 8704: one full-length sequence must fit; set it to at least 8704"),
+        ("train_7B.sh", ["actor_rollout_ref.rollout.n=1"], "actor_rollout_ref.rollout.n=1: nft needs >= 2 answers per prompt"),
+        ("train_32B.sh", ["actor_rollout_ref.actor.fsdp_config.ulysses_sequence_parallel_size=3"],
+         "Ulysses SP size 3 must divide trainer.n_gpus_per_node (8)"),
+        ("recipes/train_32B_megatron.sh", ["actor_rollout_ref.actor.megatron.tensor_model_parallel_size=16",
+                                           "actor_rollout_ref.actor.megatron.pipeline_model_parallel_size=1"],
          "actor_rollout_ref.actor.megatron.tensor_model_parallel_size (16) must divide trainer.n_gpus_per_node (8)"),
     ],
-    ids=["rollout-tp", "dp-split", "mini-batch", "token-budget", "n", "sp", "megatron-tp"],
+    ids=["rollout-tp", "dp-split", "mini-batch", "token-budget", "longer-response", "n", "sp", "megatron-tp"],
 )
-def test_arithmetic_errors(compose_nft, tmp_path, script, env, message):
-    from nft.main import check
+def test_arithmetic_errors(compose_nft, tmp_path, script, overrides, message):
+    from nft.checks import ConfigError, check
 
-    cfg = compose_nft(_args(script, tmp_path, **env))
-    with pytest.raises(ValueError) as e:
-        check(cfg, dry_run=True)
+    cfg = compose_nft(_args(script, tmp_path, *overrides))
+    with pytest.raises(ConfigError) as e:
+        check(cfg, check_paths=False)
     assert message in str(e.value)
 
 
 def test_async_mode_with_generation_cap_is_refused(compose_nft, tmp_path):
-    from nft.main import check
+    from nft.checks import check
 
-    # bypass mode: the async trainer's off-policy correction (nft.offpolicy), so only the cap is wrong here
+    # bypass mode corrects the staleness (nft.checks.off_policy), so only the cap is wrong here
     cfg = compose_nft(_args("train_7B.sh", tmp_path, "trainer.v1.trainer_mode=colocate_async",
                             "algorithm.rollout_correction.bypass_mode=true"))
     with pytest.raises(ValueError, match=r"max_num_gen_batches=10 is enforced only with trainer.v1.trainer_mode=sync"):
-        check(cfg, dry_run=True)
+        check(cfg, check_paths=False)
 
 
-def test_missing_paths_fail_before_ray(compose_nft, tmp_path):
-    from nft.main import recipe_problems
+def test_missing_paths_fail_before_ray(compose_nft, tmp_path, monkeypatch):
+    from nft.checks import paths
+    from nft.main import absolute_paths
 
-    problems = recipe_problems(compose_nft(_args("train_7B.sh", tmp_path)), check_paths=True)
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_nft(_args("train_7B.sh", tmp_path))
+    absolute_paths(cfg)
+    problems = paths(cfg)
     assert f"actor_rollout_ref.model.path={tmp_path}/models/Qwen2.5-Math-7B does not exist: run " \
            "download_model.sh or set MODEL_PATH" in problems
     assert f"data.train_files: {tmp_path}/data/dapo-math-17k_10boxed.parquet not found: run download_data.sh " \
            "or set DATA_DIR / TRAIN_FILE / VAL_FILES" in problems
     assert sum("data.val_files" in p for p in problems) == 6
+
+
+def test_python_m_nft_main_without_bash(tmp_path):
+    """The config groups compose without the scripts: model x algo x preset on nft.main's command line."""
+    env = _env(DRY_RUN=1)
+    r = subprocess.run([sys.executable, "-m", "nft.main", "model=qwen2.5-32b", "algo=rft", "preset=authors"], env=env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert DRY_OK in r.stdout
+    assert "algorithm: adv_estimator=nft loss_mode=nft neg_weight=0.0 normalize=1 loss_agg_mode=token-mean " \
+           "aggregation=authors (token sum / 1000.0 / DP size 16)" in r.stdout
+    assert "lengths: prompt 2048 + response 14336" in r.stdout
+    assert f"path: {tmp_path}/models/Qwen2.5-32B" in r.stdout and f"- {tmp_path}/data/math500_boxed.parquet" in r.stdout
+
+
+def test_removed_environment_knobs_name_their_hydra_key(tmp_path):
+    r = _run("train_7B.sh", tmp_path, PRINT_ARGS=1, SP="4")
+    assert r.returncode == 2
+    assert "SP=4 is no longer read: pass the Hydra override actor_rollout_ref.actor.fsdp_config." \
+           "ulysses_sequence_parallel_size=4 instead" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -196,6 +226,8 @@ def test_missing_paths_fail_before_ray(compose_nft, tmp_path):
         ({"NEG_WEIGHT": "-1", "ALGO": "grpo"}, "NEG_WEIGHT=-1 means the DAPO baseline but ALGO=grpo"),
         ({"ALGO": "ppo"}, "ALGO=ppo is not one of nft, rft, dapo, grpo, drgrpo"),
         ({"ALGO": "rft", "NEG_WEIGHT": "0.5"}, "ALGO=rft means neg_weight=0; got NEG_WEIGHT=0.5"),
+        ({"ALGO": "dapo", "NEG_WEIGHT": "0.5"}, "NEG_WEIGHT=0.5 applies to ALGO=nft only (ALGO=dapo)"),
+        ({"PRESET": "x"}, "PRESET=x is not one of paper, authors"),
         ({"ALGO": "drgrpo", "NORMALIZE": "2"}, "NORMALIZE=2 applies to ALGO=nft/rft only"),
         ({"LOGGER": "wandb,foo"}, "unknown logger 'foo'"),
         ({"NNODES": "0"}, "NNODES=0 must be a positive integer"),
@@ -208,11 +240,15 @@ def test_knob_errors(tmp_path, env, message):
 
 def test_logger_and_paths(tmp_path):
     args = _args("train_7B.sh", tmp_path, "trainer.total_training_steps=5", LOGGER="tensorboard,wandb",
-                 DATA_DIR="d", VAL_FILES="d/a.parquet, /abs/b.parquet", NNODES=2)
+                 VAL_FILES="d/a.parquet, /abs/b.parquet", NNODES=2)
     assert "trainer.logger=[console,tensorboard,wandb]" in args
-    assert f"data.val_files=['{tmp_path}/d/a.parquet','/abs/b.parquet']" in args
-    assert f"data.train_files='{tmp_path}/d/dapo-math-17k_10boxed.parquet'" in args
+    assert "data.val_files=['d/a.parquet','/abs/b.parquet']" in args  # nft.main makes them absolute
     assert "trainer.nnodes=2" in args
+    assert args[:3] == ["model=qwen2.5-math-7b", "algo=nft", "preset=paper"]
+    # DATA_DIR reaches preset/paper.yaml's file names through NFT_DATA_DIR (absolute)
+    r = _run("train_7B.sh", tmp_path, DRY_RUN=1, DATA_DIR="d", PYTHON=str(REPO / "tests" / "argv_python.sh"),
+             NFT_REAL_PYTHON=sys.executable)
+    assert f"NFT_DATA_DIR={tmp_path}/d\n" in r.stdout
     assert args[-1] == "trainer.total_training_steps=5"  # pass-through overrides come last and win
     assert "trainer.experiment_name=qwen2.5-math-7b-nft-nw1-norm1" in args
 
@@ -222,9 +258,8 @@ def test_run_baselines_covers_all_algorithms(tmp_path):
     assert r.returncode == 0, r.stderr
     sections = r.stdout.split("=== ")[1:]
     assert [s.splitlines()[0] for s in sections] == [f"32B {a}" for a in ("nft", "rft", "dapo", "grpo", "drgrpo")]
-    assert "actor_rollout_ref.actor.policy_loss.neg_weight=0.0" in sections[1]
-    assert "actor_rollout_ref.actor.clip_ratio_high=0.28" in sections[2]
-    assert "algorithm.norm_adv_by_std_in_grpo=false" in sections[4]
+    for section, algo in zip(sections, ("nft", "rft", "dapo", "grpo", "drgrpo"), strict=True):
+        assert f"algo={algo}" in section.splitlines() and "model=qwen2.5-32b" in section.splitlines()
 
 
 def test_ray_cluster_commands(tmp_path):
@@ -250,7 +285,7 @@ def test_ray_cluster_commands(tmp_path):
 
 
 def test_scripts_use_python_knob_and_no_secrets():
-    mine = ["common.sh", "ray_cluster.sh", "run_baselines.sh", "train_32B_megatron.sh"]
+    mine = ["launch.sh", "ray_cluster.sh", "run_baselines.sh", "train_32B_megatron.sh"]
     for p in [REPO / "train_7B.sh", REPO / "train_32B.sh", REPO / "download_data.sh", REPO / "download_model.sh",
               *(REPO / "recipes" / n for n in mine)]:
         text = p.read_text()

@@ -46,7 +46,8 @@ def test_authors_preset_values(compose_nft, tmp_path, script, dp, val_temp_paper
 
 def test_environment_knobs_and_overrides_win_over_the_preset(compose_nft, tmp_path):
     cfg = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path, "actor_rollout_ref.actor.policy_loss.authors_dp_size=8",
-                                              PRESET="authors", TEST_FREQ="5", VAL_TEMPERATURE="1.0"))
+                                              "trainer.test_freq=5", "actor_rollout_ref.rollout.val_kwargs.temperature=1.0",
+                                              PRESET="authors"))
     assert cfg.trainer.test_freq == 5 and cfg.actor_rollout_ref.rollout.val_kwargs.temperature == 1.0
     assert cfg.actor_rollout_ref.actor.policy_loss.authors_dp_size == 8
 
@@ -124,12 +125,10 @@ def test_dry_run_prints_the_table_with_sources(tmp_path, script, rows):
 def _lora_checked(compose_nft, args):
     # nft's checks only: verl's validate_config imports vLLM to check the LoRA rank (utils/config.py),
     # which a CPU test machine need not have
-    from nft.main import recipe_problems
-    from nft.validate import validate_config
+    from nft.checks import problems
 
     cfg = compose_nft(args)
-    validate_config(cfg)
-    assert recipe_problems(cfg, check_paths=False) == []
+    assert problems(cfg, check_paths=False) == []
     return cfg
 
 
@@ -142,8 +141,8 @@ def test_lora_variant(compose_nft, tmp_path):
     assert (m.lora_rank, m.lora_alpha, m.target_modules) == (64, 128, "all-linear")
     assert cfg.actor_rollout_ref.actor.optim.lr == 1e-5
     assert cfg.trainer.experiment_name.endswith("-lora64")
-    cfg = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path, LORA_RANK="16", LORA_ALPHA="16", LR="3e-6",
-                                              LORA_TARGETS="[q_proj,v_proj]"))
+    cfg = _compose_checked(compose_nft, _args("train_7B.sh", tmp_path, "actor_rollout_ref.actor.optim.lr=3e-6",
+                                              LORA_RANK="16", LORA_ALPHA="16", LORA_TARGETS="[q_proj,v_proj]"))
     m = cfg.actor_rollout_ref.model
     assert (m.lora_rank, m.lora_alpha, list(m.target_modules)) == (16, 16, ["q_proj", "v_proj"])
     assert cfg.actor_rollout_ref.actor.optim.lr == 3e-6
