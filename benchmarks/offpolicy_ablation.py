@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from nft.plot import read_steps  # verl's file-logger records (one per step)
+
 REPO = Path(__file__).resolve().parents[1]
 
 VARIANTS = {  # name -> (extra environment, Hydra overrides)
@@ -63,7 +65,7 @@ def run(algo: str, variant: str, seed: int, args, workdir: Path) -> dict:
         out["error"] = (proc.stdout + proc.stderr)[-600:]
         return out
     m = re.search(r"quickstart: accuracy (\S+) -> (\S+) in (\d+) s", proc.stdout)
-    steps = json.loads((workdir / name / "metrics.json").read_text())["steps"]
+    steps = read_steps(str(workdir / name / "metrics.jsonl"))
     train = [s for s in steps if "actor/grad_norm" in s]
     finite = all(math.isfinite(s.get("actor/pg_loss", 0.0)) and math.isfinite(s["actor/grad_norm"]) for s in train)
     before, after = (float(m.group(1)), float(m.group(2))) if m else (float("nan"), float("nan"))

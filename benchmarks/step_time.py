@@ -22,7 +22,6 @@ batch and the generation time does not depend on how many groups each algorithm 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -30,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from nft.plot import read_steps  # verl's file-logger records (one per step)
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_KEYS = ("timing_s/old_log_prob", "timing_s/adv", "timing_s/update_actor", "timing_s/update_weights")
@@ -47,7 +48,7 @@ def run_once(algo: str, args, workdir: Path, tag: str) -> dict:
         raise SystemExit(f"{algo} run failed (status {proc.returncode})")
     m = re.search(r"quickstart: accuracy (\S+) -> (\S+) in (\d+) s", proc.stdout)
     t = re.search(r"quickstart: setup (\d+) s, training (\d+) s", proc.stdout)
-    steps = json.loads((workdir / f"{algo}-{tag}" / "metrics.json").read_text())["steps"]
+    steps = read_steps(str(workdir / f"{algo}-{tag}" / "metrics.jsonl"))
     later = [s for s in steps if s["step"] > args.skip and "timing_s/step" in s]
     if not later:
         raise SystemExit(f"{algo}: no steps after --skip {args.skip}")
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
 
 # ------------------------------------------------------------------------------------------- off-policy
 PHASES = ("gen", "reward", "old_log_prob", "adv", "update_actor", "update_weights", "step")
-OFFPOLICY_VARIANTS = (  # label, ALGO, extra environment (recipes/common.sh switches)
+OFFPOLICY_VARIANTS = (  # label, ALGO, extra environment (recipes/launch.sh switches)
     ("nft", "nft", {}),
     ("nft+bypass", "nft", {"BYPASS": "1"}),
     ("grpo", "grpo", {}),
@@ -131,7 +132,7 @@ def run_phases_once(label: str, algo: str, extra_env: dict, args, workdir: Path,
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise SystemExit(f"{label} run failed (status {proc.returncode})")
-    steps = json.loads((workdir / name / "metrics.json").read_text())["steps"]
+    steps = read_steps(str(workdir / name / "metrics.jsonl"))
     later = [s for s in steps if s["step"] > args.skip and "timing_s/step" in s]
     if not later:
         raise SystemExit(f"{label}: no steps after --skip {args.skip}")

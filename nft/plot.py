@@ -8,10 +8,9 @@ A RUN is one of
   see verl/utils/tracking.py::FileLogger),
 - a TensorBoard log folder (``trainer.logger=[...,tensorboard]``; ``$TENSORBOARD_DIR`` or
   ``tensorboard_log/<project>/<experiment>``, see verl/utils/tracking.py::_TensorboardAdapter),
-- the quickstart's ``metrics.json`` (``{"steps": [{"step": N, metric: value, ...}, ...]}``, written by
-  ``nft.local.progress --json``) or a quickstart run folder holding it (``outputs/quickstart/<run>/``),
-- a folder holding exactly one such JSONL, directly or below it (verl's ``$VERL_FILE_LOGGER_ROOT``,
-  which holds ``<project>/<experiment>.jsonl``).
+- a folder holding exactly one such JSONL, directly or below it (a quickstart run folder
+  ``outputs/quickstart/<run>/`` with its ``metrics.jsonl``, or verl's ``$VERL_FILE_LOGGER_ROOT``, which
+  holds ``<project>/<experiment>.jsonl``).
 
 Curves: for each data source, verl's core validation metric
 ``val-core/<data_source>/<acc|reward>/mean@N`` (verl/trainer/ppo/ray_trainer.py::_val_metrics_update,
@@ -34,7 +33,7 @@ from collections import defaultdict
 
 from nft.eval.benchmarks import BENCHMARKS, canonical_benchmark, table_column
 
-__all__ = ["main", "plot_runs", "read_run", "validation_curves"]
+__all__ = ["main", "plot_runs", "read_run", "read_steps", "training_curve", "validation_curves"]
 
 _CORE = {
     "mean": re.compile(r"^val-core/(?P<ds>.+)/(?P<var>acc|reward)/mean@(?P<n>\d+)$"),
@@ -68,32 +67,6 @@ def _read_jsonl(path: str) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
-def _read_metrics_json(path: str) -> dict[str, list[tuple[int, float]]]:
-    """The quickstart's metrics.json (nft/local/progress.py): {"steps": [{"step": N, key: value}, ...]}."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("steps"), list):
-        raise ValueError(f"{path}: expected the quickstart's metrics.json, {{\"steps\": [{{\"step\": N, ...}}, ...]}}")
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for i, rec in enumerate(doc["steps"]):
-        step = rec.get("step") if isinstance(rec, dict) else None
-        if not isinstance(step, (int, float)) or isinstance(step, bool):
-            raise ValueError(f"{path}: steps[{i}] has no numeric 'step'")
-        for k, v in rec.items():
-            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                series[k].append((int(step), float(v)))
-    return series
-
-
-def _read_file(path: str) -> dict[str, list[tuple[int, float]]]:
-    if path.endswith(".json"):
-        return _read_metrics_json(path)
-    return _read_jsonl(path)
-
-
 def _read_tensorboard(folder: str) -> dict[str, list[tuple[int, float]]]:
     try:
         from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
@@ -117,20 +90,18 @@ def read_run(path: str) -> dict[str, list[tuple[int, float]]]:
     if os.path.isdir(path):
         if glob.glob(os.path.join(path, "**", "events.out.tfevents.*"), recursive=True):
             raw = _read_tensorboard(path)
-        elif os.path.isfile(os.path.join(path, "metrics.json")):  # a quickstart run folder
-            raw = _read_metrics_json(os.path.join(path, "metrics.json"))
         else:
             jsonls = sorted(glob.glob(os.path.join(path, "*.jsonl")))
             if not jsonls:  # verl's file-logger root: <root>/<project>/<experiment>.jsonl
                 jsonls = sorted(glob.glob(os.path.join(path, "**", "*.jsonl"), recursive=True))
             if len(jsonls) != 1:
                 raise ValueError(
-                    f"run folder '{path}' has no TensorBoard event files, no metrics.json and {len(jsonls)} .jsonl "
+                    f"run folder '{path}' has no TensorBoard event files and {len(jsonls)} .jsonl "
                     f"files{': ' + ', '.join(jsonls[:5]) if jsonls else ''}; pass the verl file-logger JSONL itself"
                 )
             raw = _read_jsonl(jsonls[0])
     else:
-        raw = _read_file(path)
+        raw = _read_jsonl(path)
     out = {}
     for k, pts in raw.items():
         by_step = {}
@@ -179,6 +150,21 @@ def validation_curves(
         out[key] = {"metric": name, "percent": pct,
                     "points": [(s, 100.0 * v if pct else v) for s, v in series[name]]}
     return out
+
+
+TRAINING_SCORE = "critic/score/mean"  # verl's mean sequence score of the step's training batch
+
+
+def training_curve(series: dict[str, list[tuple[int, float]]]) -> dict[str, dict]:
+    """``{"training score": {...}}`` (as :func:`validation_curves`) when the run logged ``critic/score/mean``."""
+    pts = series.get(TRAINING_SCORE)
+    return {"training score": {"metric": TRAINING_SCORE, "percent": False, "points": pts}} if pts else {}
+
+
+def read_steps(path: str) -> list[dict]:
+    """A verl file-logger JSONL as ``[{"step": N, metric: value, ...}, ...]`` in file order."""
+    with open(path, encoding="utf-8") as f:
+        return [{"step": rec["step"], **rec["data"]} for rec in map(json.loads, filter(str.strip, f))]
 
 
 def _ordered(benches) -> list[str]:
@@ -242,20 +228,21 @@ def plot_runs(runs: list[tuple[str, dict[str, dict]]], output: str, *, title: st
 def _default_label(path: str) -> str:
     norm = os.path.normpath(path)
     base = os.path.basename(norm)
-    if base == "metrics.json":  # the quickstart run folder's name (e.g. nft-seed1)
+    if base == "metrics.jsonl":  # the quickstart run folder's name (e.g. nft-seed1)
         return os.path.basename(os.path.dirname(os.path.abspath(norm)))
-    return os.path.splitext(base)[0] if base.endswith((".jsonl", ".json")) else base
+    return os.path.splitext(base)[0] if base.endswith(".jsonl") else base
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nft.plot", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+",
-                    help="verl file-logger JSONL, TensorBoard folder, quickstart run folder or metrics.json, one per run")
+                    help="verl file-logger JSONL, TensorBoard folder or quickstart run folder, one per run")
     ap.add_argument("--label", action="append", default=None, help="legend label per run (default: file/folder name)")
     ap.add_argument("--output", default="val_curves.png")
     ap.add_argument("--title", default=None)
     ap.add_argument("--dpi", type=int, default=120)
+    ap.add_argument("--train", action="store_true", help="add a panel with the training score per step")
     ap.add_argument("--stat", choices=sorted(_CORE), default="mean",
                     help="mean = avg@N (default), maj = maj@N/mean, best = best@N/mean (verl's bootstrap)")
     a = ap.parse_args(argv)
@@ -265,8 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for i, path in enumerate(a.runs):
             label = a.label[i] if a.label else _default_label(path)
-            curves = validation_curves(read_run(path), source=path, stat=a.stat)
-            runs.append((label, curves))
+            series = read_run(path)
+            curves = validation_curves(series, source=path, stat=a.stat)
+            runs.append((label, {**curves, **(training_curve(series) if a.train else {})}))
             for b in _ordered(curves):
                 pts = curves[b]["points"]
                 last_s, last_v = pts[-1]

@@ -10,7 +10,7 @@ What it checks:
   both bound to loopback addresses of their own (127.0.0.2 head, 127.0.0.3 worker: Ray rewrites
   127.0.0.1 to the machine's interface address, ``ray/_private/services.py::resolve_ip_for_localhost``,
   while the rest of 127.0.0.0/8 is used as given), each with its own ``--temp-dir`` and ports;
-* ``ray job submit`` through the job server, with the runtime env built by ``recipes/common.sh``:
+* ``ray job submit`` through the job server, with the runtime env built by ``recipes/launch.sh``:
   the raylets are started WITHOUT the CPU platform, so ``VERL_PLATFORM=cpu`` and
   ``VERL_USE_EXTERNAL_MODULES=nft.local.plugin,nft.register`` reach the driver and the Ray workers only
   through that runtime env (checked in the environment of every Ray worker and vLLM engine process of
@@ -49,10 +49,18 @@ from pathlib import Path
 import pytest
 from e2e import TAG_VAR, shared_toy
 
-from nft.local.progress import ANSI, parse_step_line, val_acc
-from nft.local.shm import PREFIXES, SHM_DIR, orphaned
+from nft.local.progress import val_acc
+from nft.shm import PREFIXES, SHM_DIR, orphaned
+from nft.plot import read_steps
 
 REPO = Path(__file__).resolve().parents[1]
+SIZE = [  # 2 steps; one token per answer: every answer but a bare EOS is cut at the limit (truncation checks)
+    "trainer.total_training_steps=2", "trainer.save_freq=2", "trainer.test_freq=2",
+    "data.train_batch_size=4", "actor_rollout_ref.rollout.n=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
+    "data.max_prompt_length=32", "data.max_response_length=1",
+    "actor_rollout_ref.rollout.tensor_model_parallel_size=1", "actor_rollout_ref.rollout.gpu_memory_utilization=0.5",
+    "algorithm.filter_groups.max_num_gen_batches=0", "algorithm.filter_groups.max_inflight_gen_batches=1",
+]
 TIME_LIMIT_S = float(os.environ.get("NFT_MULTINODE_TIME_LIMIT_S", "540"))  # the whole test
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 BIN = Path(sys.executable).parent
@@ -102,7 +110,7 @@ def _kill(pids: dict[int, str]) -> None:
 
 
 def _shm() -> set[str]:
-    """Names of the /dev/shm segments vLLM, verl and multiprocessing create (nft.local.shm.PREFIXES)."""
+    """Names of the /dev/shm segments vLLM, verl and multiprocessing create (nft.shm.PREFIXES)."""
     return {n for n in os.listdir(SHM_DIR) if n.startswith(PREFIXES)} if os.path.isdir(SHM_DIR) else set()
 
 
@@ -221,8 +229,8 @@ def _overrides(toy: Path, run: Path) -> list[str]:
         "actor_rollout_ref.rollout.agent.num_workers=1",
         "actor_rollout_ref.rollout.val_kwargs.top_p=1.0",
         # the toy task's scorer with truncation-as-negative (nft/reward/truncation.py), see MAX_RESPONSE_LEN
-        "reward.custom_reward_function.path=pkg://nft.reward.truncation",
-        "reward.custom_reward_function.name=toy_compute_score",
+        "reward.custom_reward_function.path=pkg://nft.local.toy_task",
+        "reward.custom_reward_function.name=compute_score_truncated_negative",
         # every group is all-wrong (one-token answers): DAPO filtering would discard them all
         "algorithm.filter_groups.enable=false",
         f"trainer.validation_data_dir={run}/val_generations",
@@ -337,20 +345,18 @@ def test_two_node_cluster_submit_train_7B_stop(tmp_path, tmp_path_factory):
             MODEL_PATH=str(toy / "model"), TRAIN_FILE=str(toy / "data" / "train.parquet"),
             VAL_FILES=str(toy / "data" / "val.parquet"), CKPT_DIR=str(run / "checkpoints"),
             PROJECT="nft-multinode", EXP_NAME="two-nodes",
-            TOTAL_STEPS="2", SAVE_FREQ="2", TEST_FREQ="2",
-            # one token per answer: every answer but a bare EOS is cut at the limit (truncation checks below)
-            TRAIN_BATCH="4", N_ANSWERS="4", MINI_BATCH="4", MAX_PROMPT_LEN="32", MAX_RESPONSE_LEN="1",
-            ROLLOUT_TP="1", GPU_MEM="0.5", MAX_GEN_BATCHES="0", GEN_BATCHES_INFLIGHT="1",
+            # verl's file logger in the job's driver (forwarded by recipes/launch.sh's runtime env)
+            LOGGER="file", VERL_FILE_LOGGER_PATH=str(run / "metrics.jsonl"),
         )
         sampler = EnvSampler(tag)
         sampler.start()
         try:
-            job = _run(["bash", str(REPO / "train_7B.sh"), *_overrides(toy, run)], submit_env, deadline.left(),
+            job = _run(["bash", str(REPO / "train_7B.sh"), *_overrides(toy, run), *SIZE], submit_env, deadline.left(),
                        tmp_path / "job.log")
         finally:
             sampler.stop()
         timings["job"] = time.time() - t0
-        out = ANSI.sub("", job.stdout)
+        out = job.stdout
         assert job.returncode == 0, out[-8000:]
         m = re.search(r"Job '(raysubmit_\w+)' succeeded", out)
         assert m, out[-4000:]
@@ -385,12 +391,10 @@ def test_two_node_cluster_submit_train_7B_stop(tmp_path, tmp_path_factory):
         servers = [a for a in state["actors"] if a["cls"] == "vLLMHttpServer"]
         assert len(servers) == 2 and {a["node"] for a in servers} == node_ids, servers
 
-        # training, weight sync, validation, checkpoint (verl's console logger, as the quickstart reads it)
+        # training, weight sync, validation, checkpoint (verl's file logger, as the quickstart reads it)
         steps: dict[int, dict] = {}
-        for line in out.splitlines():
-            parsed = parse_step_line(line)
-            if parsed:
-                steps.setdefault(parsed[0], {}).update(parsed[1])
+        for rec in read_steps(str(run / "metrics.jsonl")):
+            steps.setdefault(rec.pop("step"), {}).update(rec)
         train = {s: m for s, m in steps.items() if "actor/grad_norm" in m}
         assert sorted(train) == [1, 2], (sorted(steps), out[-6000:])
         for s, m in train.items():

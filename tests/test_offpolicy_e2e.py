@@ -9,12 +9,12 @@ No process may be left behind (the same check as tests/test_quickstart_e2e.py).
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 
 import pytest
 
+from nft.plot import read_steps
 from test_quickstart_e2e import SCRIPT, _assert_nothing_left, _env, _run, qs_dir  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e  # verl's loop / vLLM / Ray: the slowest tests (CI runs them)
@@ -44,9 +44,9 @@ def _train_steps(qs_dir, run_name, overrides, **env):
         assert proc.returncode == 0, out[-5000:]
     finally:
         _assert_nothing_left(tag)
-    metrics = json.loads((qs_dir / "qs" / run_name / "metrics.json").read_text())
-    train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
-    assert [s["step"] for s in train] == [1, 2, 3], [s["step"] for s in metrics["steps"]]
+    records = read_steps(str(qs_dir / "qs" / run_name / "metrics.jsonl"))  # verl's file logger
+    train = [s for s in records if "actor/grad_norm" in s]
+    assert [s["step"] for s in train] == [1, 2, 3], [s["step"] for s in records]
     for s in train:
         nft_keys = [k for k in s if k.startswith("actor/nft/")]
         assert {"actor/nft/log_ratio_mean", "actor/nft/log_ratio_std", "actor/nft/neg_clamped_frac"} <= set(nft_keys)

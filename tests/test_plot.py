@@ -125,20 +125,22 @@ def test_reads_what_verl_itself_logs(tmp_path, monkeypatch):
 
 
 def test_reads_a_quickstart_run_folder(tmp_path, capsys):
-    """The quickstart's run folder: metrics.json as nft.local.progress writes it, train.log, checkpoints/."""
+    """The quickstart's run folder: verl's file-logger metrics.jsonl, train.log, checkpoints/."""
     run = tmp_path / "nft-seed1"
     (run / "checkpoints").mkdir(parents=True)
     (run / "train.log").write_text("step:0 - val-core/toy/acc/mean@4:0.25\n")
-    steps = [{"step": 0, "val-core/toy/acc/mean@4": 0.25}, {"step": 1, "actor/pg_loss": 0.0},
-             {"step": 2, "actor/pg_loss": 0.0, "val-core/toy/acc/mean@4": 0.75}]
-    (run / "metrics.json").write_text(json.dumps({"steps": steps, "val_before": 0.25, "val_after": 0.75}))
-    for path in (run, run / "metrics.json"):
+    recs = [{"step": 0, "data": {"val-core/toy/acc/mean@4": 0.25}},
+            {"step": 1, "data": {"critic/score/mean": -0.5}},
+            {"step": 2, "data": {"critic/score/mean": 0.5, "val-core/toy/acc/mean@4": 0.75}}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    for path in (run, run / "metrics.jsonl"):
         assert validation_curves(read_run(str(path)))["toy"]["points"] == [(0, 25.0), (2, 75.0)]
-    assert main([str(run), "--output", str(tmp_path / "q.png")]) == 0
+    assert main([str(run / "metrics.jsonl"), "--train", "--output", str(tmp_path / "q.png")]) == 0
     assert (tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"
-    (run / "metrics.json").write_text(json.dumps({"val_before": 0.25}))
-    with pytest.raises(ValueError, match="metrics.json.*steps"):
-        read_run(str(run))
+    assert capsys.readouterr().out.startswith("nft-seed1 ")  # the label is the run folder's name
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "data": {"critic/score/mean": 0.1}}) + "\n")
+    with pytest.raises(ValueError, match="val-core"):
+        validation_curves(read_run(str(run)), source=str(run))
 
 
 def test_reads_a_verl_file_logger_root(tmp_path):

