@@ -62,12 +62,12 @@ def assert_nothing_left(tag: str, grace_s: float = 30.0) -> None:
 
     Called from a ``finally`` while an exception propagates (the run failed or hit its time limit, so
     the script never reached its own clean-up), it also removes the ``/dev/shm`` segments that no live
-    process holds any more (:func:`nft.local.shm.sweep`: vLLM's ring buffers of the killed run). On the
+    process holds any more (:func:`nft.shm.sweep`: vLLM's ring buffers of the killed run). On the
     success path it leaves them, so a test can still check that the script removed its own."""
     failing = sys.exc_info()[1] is not None
     left = left_behind(tag, grace_s)
     if failing:
-        from nft.local.shm import sweep
+        from nft.shm import sweep
 
         sweep(min_age_s=2)
     assert not left, f"processes left behind by the run: {left}"

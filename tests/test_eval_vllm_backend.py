@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from nft.local import shm
+from nft import shm
 
 import nft.eval.generate as gen
 from nft.eval.benchmarks import load_benchmark_file

@@ -24,7 +24,7 @@ import pytest
 from e2e import TAG_VAR, left_behind, run
 
 from nft.eval.generate import VLLM_SEGMENTS, remove_orphaned_segments
-from nft.local import shm
+from nft import shm
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "eval" / "benchmarks"

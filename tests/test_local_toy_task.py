@@ -1,14 +1,9 @@
-"""nft.local.toy_task (reward, parquet builder, warm start) and nft.local.progress (log parser)."""
+"""nft.local.toy_task: reward, parquet builder, warm start."""
 
 from __future__ import annotations
 
-import io
-import json
-import sys
-
 import pytest
 
-from nft.local import progress
 from nft.local import toy_task as T
 
 
@@ -100,44 +95,3 @@ def test_warm_start_stops_at_target(tmp_path):
     assert 0.1 < rep["sampled_acc"] < 0.8
     with pytest.raises(ValueError, match="target"):
         T.warm_start(d, target=1.5)
-
-
-STEP0 = (
-    "\x1b[36m(NFTTaskRunner pid=1)\x1b[0m step:0 - val-aux/nft_toy/copy_digit/acc/std@4:np.float64(0.2) - "
-    "val-core/nft_toy/copy_digit/acc/mean@4:np.float64(0.40625) - val-core/nft_toy/copy_digit/acc/best@4/mean:0.7"
-)
-STEP1 = (
-    "(NFTTaskRunner pid=1) step:1 - actor/nft/r_mean:0.25 - actor/pg_loss:0.5 - actor/grad_norm:1.5 - "
-    "critic/score/mean:-0.25 - timing_s/step:3.25 - num_turns/min:np.int32(2)"
-)
-STEP2 = "step:2 - actor/grad_norm:0.5 - val-core/nft_toy/copy_digit/acc/mean@4:np.float64(0.875)"
-
-
-def test_progress_parses_verl_console_lines():
-    step, m = progress.parse_step_line(STEP0)
-    assert step == 0 and m["val-core/nft_toy/copy_digit/acc/mean@4"] == 0.40625
-    assert progress.val_acc(m) == 0.40625
-    step, m = progress.parse_step_line(STEP1)
-    assert step == 1 and m["actor/grad_norm"] == 1.5 and m["num_turns/min"] == 2.0
-    assert progress.val_acc(m) is None
-    assert progress.parse_step_line("(pid=3) some other line") is None
-
-
-def test_progress_main_prints_steps_and_summary(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(["noise", STEP0, STEP1, STEP2]) + "\n"))
-    rc = progress.main(["--log", str(tmp_path / "l.txt"), "--json", str(tmp_path / "m.json"), "--total", "2",
-                        "--start", "0"])
-    out = capsys.readouterr().out.splitlines()
-    assert rc == 0
-    assert out[1].startswith("quickstart: step   1/2") and "grad_norm 1.500" in out[1] and "s/step 3.2" in out[1]
-    assert out[-1].startswith("quickstart: accuracy 0.406 -> 0.875 in ") and out[-1].endswith(" s")
-    saved = json.loads((tmp_path / "m.json").read_text())
-    assert [s["step"] for s in saved["steps"]] == [0, 1, 2]
-    assert (tmp_path / "l.txt").read_text().startswith("noise\n")
-
-
-def test_progress_main_reports_failure(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("Traceback (most recent call last):\nValueError: bad\n"))
-    rc = progress.main(["--log", str(tmp_path / "l.txt")])
-    out = capsys.readouterr().out
-    assert rc == 3 and "FAILED" in out and "ValueError: bad" in out

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from nft.reward import compute_score
-from nft.reward.truncation import negative_if_truncated, toy_compute_score
+from nft.local.toy_task import compute_score_truncated_negative as toy_compute_score
+from nft.reward.truncation import negative_if_truncated
 
 BOXED = "First try: \\boxed{42}. Let me double-check by expanding the product term by"
 

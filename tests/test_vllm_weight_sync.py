@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 def _psm() -> set[str]:
-    from nft.local.shm import segments
+    from nft.shm import segments
 
     return segments(("psm_", "verl_weights_"))
 
@@ -56,7 +56,7 @@ def _probe(model: str, out: Path, timeout: float, **env_extra) -> subprocess.Com
         proc = run([sys.executable, str(REPO / "tests" / "vllm_sync_probe.py"), model, str(out)], env, timeout)
     finally:
         left = left_behind(tag)  # the vLLM engine process, if anything is left (killed either way)
-        from nft.local.shm import sweep
+        from nft.shm import sweep
 
         sweep(min_age_s=2)
     assert not left, f"the probe left processes behind: {left}"

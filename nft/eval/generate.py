@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from nft.local import shm
+from nft import shm
 
 from .benchmarks import Problem
 from .cache import open_append, read_records, record_key, settings_key
@@ -44,7 +44,7 @@ class GenSettings:
             raise ValueError("max prompt/response lengths must be >= 1")
 
 
-# The paper's evaluation settings (nft-reference.md: top-p 0.7; temperature 1.0 for 7B, 0.6 for
+# The paper's evaluation settings (arXiv 2505.18116: top-p 0.7; temperature 1.0 for 7B, 0.6 for
 # 32B; context as in training: 7B prompt 512 + response 3584, 32B prompt 2048 + response 14336).
 PRESETS: dict[str, dict] = {
     "7B": dict(temperature=1.0, top_p=0.7, max_prompt_length=512, max_response_length=3584),
@@ -202,7 +202,7 @@ def remove_orphaned_segments(before: set[str]) -> list[str]:
     """Unlink the ``psm_*`` segments that appeared since ``before`` was listed and that no live process
     holds any more; return their names. vLLM unlinks its ring buffers when their creator is garbage
     collected (``ShmRingBuffer.__del__``), which a process killed during shutdown never reaches
-    (:mod:`nft.local.shm`)."""
+    (:mod:`nft.shm`)."""
     new = shm.segments(VLLM_SEGMENTS) - before
     if not new:
         return []

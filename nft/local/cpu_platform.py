@@ -343,15 +343,17 @@ def install() -> bool:
 
     Returns whether the CPU platform is selected in this process.
     """
-    from nft.local._hooks import when_imported
+    # wrapt's post-import hooks run the patch when verl imports the module (at once if it already has):
+    # importing those verl modules here would cost every Ray worker ~1 s, used or not.
+    from wrapt import register_post_import_hook as when_imported
 
     register()
     if not is_selected():
         return False
     os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")
     _wrap_init_process_group()
-    when_imported("verl.trainer.ppo.v1.replay_buffer", _shorten_replay_buffer_poll)
-    when_imported("verl.utils.fsdp_utils", _copying_fsdp2_snapshot)
+    when_imported(_shorten_replay_buffer_poll, "verl.trainer.ppo.v1.replay_buffer")
+    when_imported(_copying_fsdp2_snapshot, "verl.utils.fsdp_utils")
     from nft.local import vllm_cpu
 
     vllm_cpu.install()  # verl's vLLM rollout on this platform (nft/local/vllm_cpu.py)

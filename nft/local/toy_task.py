@@ -70,6 +70,13 @@ def compute_score_float(data_source, solution_str, ground_truth, extra_info=None
     return compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs)["score"]
 
 
+def compute_score_truncated_negative(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:
+    """:func:`compute_score` with truncated responses scored -1 (:func:`nft.reward.truncation.negative_if_truncated`)."""
+    from nft.reward.truncation import negative_if_truncated
+
+    return negative_if_truncated(compute_score)(data_source, solution_str, ground_truth, extra_info, **kwargs)
+
+
 def make_rows(n: int, k: int, seed: int, split: str) -> list[dict]:
     if not 2 <= k <= 10:
         raise ValueError(f"k={k}: the number of digits must be in [2, 10]")

@@ -253,12 +253,14 @@ def _bound_weight_sender(module) -> None:
 # ---------------------------------------------------------------------------------------------------
 def install() -> None:
     """Called by :func:`nft.local.cpu_platform.install` when the ``cpu`` platform is selected."""
-    from nft.local._hooks import when_imported
+    # wrapt's post-import hooks run the patch when verl imports the module (at once if it already has):
+    # importing those verl modules here would cost every Ray worker ~1 s, used or not.
+    from wrapt import register_post_import_hook as when_imported
 
     install_distribution_alias()
     # vLLM's own platform detection (vllm/platforms/__init__.py::cpu_platform_plugin) looks for "cpu"
     # in version("vllm"), which the alias above answers with "0.28.0": name the platform explicitly.
     os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", os.environ.get("NFT_CPU_KVCACHE_GIB", DEFAULT_KVCACHE_GIB))
-    when_imported("verl.workers.config.rollout", _patch_rollout_config)
-    when_imported("verl.workers.rollout.vllm_rollout.bucketed_weight_transfer", _bound_weight_sender)
+    when_imported(_patch_rollout_config, "verl.workers.config.rollout")
+    when_imported(_bound_weight_sender, "verl.workers.rollout.vllm_rollout.bucketed_weight_transfer")

@@ -9,8 +9,7 @@ behaviour to another reward function (a custom task's scorer) under
 * every result carries ``truncated`` (verl stacks result keys across samples, so it must be present
   on all of them).
 
-:func:`toy_compute_score` is the CPU quickstart's toy task (``nft.local.toy_task.compute_score``)
-wrapped this way; ``tests/test_multinode_e2e.py`` trains through verl's real loop with it (``train_7B.sh`` on two Ray nodes).
+:func:`nft.local.toy_task.compute_score_truncated_negative` is the CPU toy task wrapped this way.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["negative_if_truncated", "toy_compute_score"]
+__all__ = ["negative_if_truncated"]
 
 
 def negative_if_truncated(fn: Callable[..., Any]) -> Callable[..., dict]:
@@ -42,9 +41,3 @@ def negative_if_truncated(fn: Callable[..., Any]) -> Callable[..., dict]:
 
     return wrapped
 
-
-def toy_compute_score(data_source: Any, solution_str: Any, ground_truth: Any, extra_info: Any = None, **kwargs: Any) -> dict:
-    """The toy task's reward with truncated responses negative."""
-    from nft.local.toy_task import compute_score
-
-    return negative_if_truncated(compute_score)(data_source, solution_str, ground_truth, extra_info, **kwargs)

@@ -11,7 +11,7 @@ A segment is **orphaned** when no live process has it open or mapped (``/proc/<p
 first ``mmap`` is never taken). Removing an orphan frees its memory and cannot disturb anyone: nobody
 holds it, and a process that opens a segment by name only does so while its creator holds it.
 
-    python -m nft.local.shm [--dry-run]    # prints what it removed (or would remove)
+    python -m nft.shm [--dry-run]    # prints what it removed (or would remove)
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def wait_released(since: float, timeout_s: float, prefixes: tuple[str, ...] = PR
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nft.local.shm", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m nft.shm", description=__doc__.split("\n\n")[0])
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--min-age", type=float, default=10.0, help="seconds a segment must exist (default 10)")
     p.add_argument("--since", type=float, default=None,

@@ -1,4 +1,4 @@
-"""nft.local.shm: a segment that a live process holds is never taken; an orphan is removed."""
+"""nft.shm: a segment that a live process holds is never taken; an orphan is removed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from multiprocessing import shared_memory
 
-from nft.local import shm
+from nft import shm
 
 
 def test_held_segment_is_kept_and_orphan_is_swept():
