@@ -1,4 +1,4 @@
-"""A plain, per-response transcription of the NFT objective (nft-reference.md), for tests only.
+"""A plain, per-response transcription of the NFT objective (arXiv 2505.18116, Section 4), for tests only.
 
 Written independently of ``nft.objective``: float64, one response at a time, the straight-through
 clamp spelled literally as ``x + (max(x, c) - x).detach()``.

@@ -30,7 +30,7 @@ def test_dry_run_command_has_paper_settings(script, preset, tp, temp, prompt, re
     assert argv[argv.index("--preset") + 1] == preset and argv[argv.index("--tp") + 1] == tp
     assert argv[argv.index("--reference") + 1] == preset
     assert [argv[i + 1] for i, x in enumerate(argv) if x == "--model"] == ["ckpts/run/global_step_10", "/models/base"]
-    # what the preset resolves to in nft.eval (nft-reference.md: top-p 0.7, T 1.0 for 7B / 0.6 for 32B)
+    # what the preset resolves to in nft.eval (arXiv 2505.18116: top-p 0.7, T 1.0 for 7B / 0.6 for 32B)
     a = build_parser().parse_args(argv[3:])
     s = _settings(a)
     assert (s.temperature, s.top_p, s.max_prompt_length, s.max_response_length) == (temp, 0.7, prompt, resp)
