@@ -222,6 +222,19 @@ def off_policy(cfg: DictConfig) -> list[str]:
                  "correction only in decoupled mode (trainer_base.py::PPOTrainer._compute_advantage), and in bypass "
                  "mode NFT's ratio is already pi_theta / pi_rollout with its negative clamp as the bound. Set "
                  f"{RC}.rollout_is=null and {RC}.rollout_rs=null, or {RC}.bypass_mode=False to correct with them.")
+    # verl/trainer/ppo/rollout_corr_helper.py::compute_rollout_correction_and_rejection_mask computes IS weights
+    # only when rollout_is AND rollout_is_threshold are set: with a null threshold nothing is corrected.
+    is_threshold = get(cfg, f"{RC}.rollout_is_threshold", None)
+    if has_is and _is_null(is_threshold):
+        P.append(f"{RC}.rollout_is={rollout_is} with {RC}.rollout_is_threshold=null: verl computes no importance weights "
+                 "without a threshold (rollout_corr_helper.py::compute_rollout_correction_and_rejection_mask), so "
+                 f"nothing would be corrected. Set {RC}.rollout_is_threshold (e.g. 2.0) or {RC}.rollout_is=null.")
+    has_is = has_is and not _is_null(is_threshold)
+    if has_rs and _is_null(get(cfg, f"{RC}.rollout_rs_threshold", None)):
+        P.append(f"{RC}.rollout_rs={rollout_rs} needs {RC}.rollout_rs_threshold (verl raises mid-run without it, "
+                 "rollout_corr_helper.py::compute_rollout_rejection_mask): set it, or rollout_rs=null.")
+    if bypass or has_is or has_rs:
+        P += full_softmax_logprobs(cfg, "bypass_mode=True" if bypass else "rollout correction")
     loss_type = str(get(cfg, f"{RC}.loss_type", "ppo_clip"))
     if bypass and loss_type != "ppo_clip":
         P.append(f"{RC}.loss_type={loss_type!r} selects the loss of verl's 'bypass_mode' policy loss, which NFT does not "
@@ -231,6 +244,41 @@ def off_policy(cfg: DictConfig) -> list[str]:
                  "actor recomputes old_log_probs with the current weights, so NFT's ratio is 1 at the first update and "
                  f"the staleness is never corrected. Set {RC}.bypass_mode=True (R = pi_theta / pi_rollout, "
                  f"recommended; also drops the old-log-prob pass) or {RC}.rollout_is=token|sequence.")
+    return P
+
+
+def full_softmax_logprobs(cfg: DictConfig, why: str) -> list[str]:
+    """The rollout's log-probs stand in for (bypass) or are compared with (rollout_is / rollout_rs) the
+    actor's ``log_softmax(logits / T)`` over the whole vocabulary (verl's engines divide the logits by
+    ``rollout.temperature``: workers/engine/fsdp/transformer_impl.py::_scale_logits_by_temperature). vLLM 0.28
+    returns that only with ``logprobs_mode=processed_logprobs`` (taken after penalties, temperature, min_p
+    and top-k/top-p, renormalised over the kept tokens: vllm/v1/sample/sampler.py::Sampler.forward,
+    ops/topk_topp_sampler.py) and nothing truncating or penalising, or ``raw_logprobs`` at T = 1
+    (taken before any processing). Greedy (T < 0.01: vLLM clamps to 0.01 or samples greedily) never matches."""
+    R = "actor_rollout_ref.rollout"
+    mode = str(get(cfg, f"{R}.logprobs_mode", "processed_logprobs"))
+    T = get(cfg, f"{R}.temperature", 1.0)
+    top_p, top_k = get(cfg, f"{R}.top_p", 1.0), get(cfg, f"{R}.top_k", -1)
+    P = []
+    head = f"{why} needs the rollout's log-probs of the full softmax at the actor's temperature, but"
+    if mode not in ("processed_logprobs", "raw_logprobs"):
+        P.append(f"{head} {R}.logprobs_mode={mode} returns logits, not log-probs: set {R}.logprobs_mode=processed_logprobs.")
+    elif mode == "raw_logprobs" and float(T) != 1.0:
+        P.append(f"{head} {R}.logprobs_mode=raw_logprobs is taken before temperature ({R}.temperature={T}): set "
+                 f"{R}.logprobs_mode=processed_logprobs.")
+    if float(T) < 0.01:
+        P.append(f"{head} {R}.temperature={T} is greedy or below vLLM's minimum 0.01 (the actor divides by T itself): "
+                 "sample at a temperature >= 0.01.")
+    if float(top_p) != 1.0:
+        P.append(f"{head} {R}.top_p={top_p} truncates the distribution the tokens are sampled from (vLLM renormalises "
+                 f"over the kept tokens, so R is biased even on-policy): set {R}.top_p=1.0.")
+    if int(top_k) > 0:
+        P.append(f"{head} {R}.top_k={top_k} truncates the distribution (R biased even on-policy): set {R}.top_k=-1.")
+    for key, off in (("min_p", 0.0), ("repetition_penalty", 1.0), ("presence_penalty", 0.0), ("frequency_penalty", 0.0)):
+        value = get(cfg, f"{R}.{key}", off)
+        if value is not None and float(value) != off:
+            P.append(f"{head} {R}.{key}={value} changes the sampling distribution (vLLM applies it before the "
+                     f"log-probs it returns): set {R}.{key}={off}.")
     return P
 
 

@@ -54,6 +54,9 @@ ALLOWED = [
     [LOGP, RC + "rollout_is=sequence", RC + "rollout_is_threshold=2.0"],
     [LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=0.5_5.0"],  # IcePop bounds
     [LOGP, RC + "rollout_rs=seq_sum_k1", RC + "rollout_rs_threshold=0.5_2.0"],
+    BYPASS + ["actor_rollout_ref.rollout.logprobs_mode=raw_logprobs"],  # taken before temperature: equal at T = 1
+    BYPASS + ["actor_rollout_ref.rollout.top_k=0", "actor_rollout_ref.rollout.temperature=0.6"],  # 0 and -1: off
+    ["actor_rollout_ref.rollout.top_p=0.7"],  # no bypass, no correction: the actor recomputes the old log-probs
 ]
 
 
@@ -94,6 +97,22 @@ REFUSED = [
     (SEPARATE + [CE + "backend=nccl", "actor_rollout_ref.hybrid_engine=false"],
      ["hybrid_engine=False", "flush=True", "keep actor_rollout_ref.hybrid_engine=True"]),
     (["trainer.v1.trainer_mode=fully_async"], ["trainer.v1.trainer_mode='fully_async'", "colocate_async"]),
+    # rollout log-probs that are not the actor's full softmax at its temperature (vLLM 0.28's sampler)
+    (BYPASS + ["actor_rollout_ref.rollout.top_p=0.7"], ["bypass_mode=True needs the rollout's log-probs of the full softmax", "actor_rollout_ref.rollout.top_p=0.7",
+                                  "actor_rollout_ref.rollout.top_p=1.0"]),
+    (BYPASS + ["actor_rollout_ref.rollout.top_k=50"], ["actor_rollout_ref.rollout.top_k=50", "actor_rollout_ref.rollout.top_k=-1"]),
+    (BYPASS + ["actor_rollout_ref.rollout.logprobs_mode=raw_logits"], ["returns logits, not log-probs", "logprobs_mode=processed_logprobs"]),
+    (BYPASS + ["actor_rollout_ref.rollout.logprobs_mode=processed_logits"], ["returns logits, not log-probs"]),
+    (BYPASS + ["actor_rollout_ref.rollout.logprobs_mode=raw_logprobs", "actor_rollout_ref.rollout.temperature=0.6"], ["raw_logprobs is taken before temperature"]),
+    (BYPASS + ["actor_rollout_ref.rollout.temperature=0"], ["actor_rollout_ref.rollout.temperature=0 is greedy"]),
+    (BYPASS + ["+actor_rollout_ref.rollout.repetition_penalty=1.1"], ["actor_rollout_ref.rollout.repetition_penalty=1.1", "actor_rollout_ref.rollout.repetition_penalty=1.0"]),
+    ([LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=2.0", "actor_rollout_ref.rollout.top_p=0.9"],
+     ["rollout correction needs the rollout's log-probs of the full softmax", "actor_rollout_ref.rollout.top_p=0.9"]),
+    # rollout_is without a threshold computes no weights (rollout_corr_helper.py): not a correction
+    ([LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=null"], ["rollout_is_threshold=null", "nothing would be corrected"]),
+    ([LOGP, RC + "rollout_is=token", RC + "rollout_is_threshold=null", "trainer.v1.trainer_mode=colocate_async", NO_CAP],
+     ["nothing would be corrected", "colocate_async trains on answers sampled by older weights"]),
+    ([LOGP, RC + "rollout_rs=seq_sum_k1"], ["rollout_rs=seq_sum_k1 needs", "rollout_rs_threshold"]),
     # the fully-async experimental config
     (["+async_training.staleness_threshold=0.1"], ["async_training", "python -m nft.main",
                                                     "trainer.v1.trainer_mode=separate_async"]),
