@@ -18,7 +18,10 @@ import numpy as np
 import torch
 from verl.trainer.ppo import core_algos
 
-from nft.config import ENTRY_POINT_ENV, NFTPolicyLossConfig
+# Not `from nft.config import ...`: nft.config imports verl, and `import verl` imports this module when
+# VERL_USE_EXTERNAL_MODULES names it (verl/__init__.py::import_external_libs), so nft.config may still be
+# initialising here; its names are looked up when used.
+import nft.config as nft_config
 from nft.objective import (
     clip_correct_rate,
     decode_advantages,
@@ -33,10 +36,10 @@ _MARK = "__nft_plugin__"
 
 def entry_point_problem() -> str | None:
     """Why the NFT estimator must not run in this process, or None (:data:`nft.config.ENTRY_POINT_ENV`)."""
-    if os.environ.get(ENTRY_POINT_ENV) == "nft.main":
+    if os.environ.get(nft_config.ENTRY_POINT_ENV) == "nft.main":
         return None
     return (
-        f"the 'nft' advantage estimator runs only under `python -m nft.main` ({ENTRY_POINT_ENV} is not set in this "
+        f"the 'nft' advantage estimator runs only under `python -m nft.main` ({nft_config.ENTRY_POINT_ENV} is not set in this "
         "process): verl's own entry points (verl.trainer.main_ppo, the experimental one_step_off_policy / "
         "fully_async_policy trainers) skip NFT's start-up checks, and the experimental trainers and the legacy "
         "trainer replace the NFT loss by 'bypass_mode' (PPO-clip) when algorithm.rollout_correction.bypass_mode=True. "
@@ -98,7 +101,7 @@ def compute_policy_loss_nft(
     if config is None:
         raise ValueError("the 'nft' policy loss needs the actor config (verl passes `config`)")
     pl = config.policy_loss
-    if not isinstance(pl, NFTPolicyLossConfig):
+    if not isinstance(pl, nft_config.NFTPolicyLossConfig):
         raise TypeError(
             f"the 'nft' policy loss needs actor_rollout_ref.actor.policy_loss._target_=nft.config.NFTPolicyLossConfig "
             f"(got {type(pl).__name__}): the NFT knobs live in that class"

@@ -155,3 +155,16 @@ def test_missing_transfer_queue_is_refused_before_ray(compose_nft, monkeypatch):
     monkeypatch.setenv("DRY_RUN", "1")
     with pytest.raises(ValueError, match="needs the TransferQueue package"):
         M.run(compose_nft(SMALL))
+
+
+@pytest.mark.parametrize("module", ["nft.main", "nft.config", "nft.checks", "nft.register"])
+def test_imports_with_the_plugin_named_in_verl_external_modules(module):
+    """A Ray job's driver runs `python -m nft.main` with VERL_USE_EXTERNAL_MODULES=nft.register (recipes/launch.sh):
+    nft.config imports verl, whose __init__ imports nft.register, which must not need nft.config finished."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, VERL_USE_EXTERNAL_MODULES="nft.register")
+    r = subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
