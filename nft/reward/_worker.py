@@ -14,7 +14,8 @@ import threading
 import time
 from functools import lru_cache
 
-from nft.reward._extract import latex_for_math_verify, number_value, string_key
+from nft.reward._normal import string_key
+from nft.reward._numbers import latex_for_math_verify, number_value
 
 _mv = None
 _CFG = None
@@ -88,7 +89,7 @@ def _rounded_gold_verdict(gold: str, p: list) -> bool | None:
     """A ground truth written as a plain decimal (``7.85``: the problem may have rounded) and an
     answer that is a closed-form number (``\\frac{5\\pi}{2}``): right iff the answer lies strictly
     within half a unit of the ground truth's last digit — the fast path's rule for decimals
-    (:func:`nft.reward._extract._compare_values`), applied here to values only sympy can evaluate.
+    (:func:`nft.reward._numbers._compare_values`), applied here to values only sympy can evaluate.
     None when the rule does not apply."""
     import sympy
 
