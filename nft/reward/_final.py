@@ -28,16 +28,19 @@ SENTENCE_TAIL_CHARS = 400
 #: Every word and phrase the reader knows, by what it reads.
 PROSE = {
     # the label of an answer line: "Answer: 7", "**Final Answer:** 7", "### Final answer", "_Answer_: 7"
-    "answer_line": r"(?im)^[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*[:：][ \t*_]*([^\n]*)$",
+    "answer_line": r"(?im)(?:^|(?<=[.!?] ))[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*[:：][ \t*_]*([^\n]*)$",
     # a heading that announces the answer on the next line: "## Final Answer", "**Final answer**"
     "answer_heading": r"(?im)^[ \t>#*_]*(?:the[ \t]+)?final[ \t]+answer[ \t*_]*\n[ \t\n]*([^\n]{1,300})",
     # a final-answer sentence: "the answer is 7", "Thus, the final answer is: $8$"
     "answer_is": r"(?i)\b(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+(?:is|would be|should be)[ \t]*[:：]?[ \t]*",
-    # words that open a closing sentence: "So the largest value is -7.", "In total, she has 15 marbles."
+    # words that open a closing sentence: "So the largest value is -7.", "In total, she has 15 marbles.",
+    # "The final vector is ..."
     "opener": r"(?i)^(?:so|thus|therefore|hence|finally|consequently|in conclusion|in total|overall|altogether|"
-              r"in all|all in all|this gives|that gives|we conclude that|this means)\b",
+              r"in all|all in all|this gives|that gives|we conclude that|this means|(?:the\s+)?final)\b",
+    # a closing clause inside a sentence: "..., so $x = -6$ or $x = -10$", "...; hence the answer is 4"
+    "closing_clause": r"(?i)[,;:]\s*(?:and\s+)?(?:so|thus|hence|therefore)\b[,\s]*",
     # copulas that bind a value: "the count is 12", "the roots are 3 and 5", "x equals 4", "it should be 7"
-    "copula": r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes|comes to|gives)\s+|\s=\s",
+    "copula": r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes|comes to|gives?|yields?)\s+|\s=\s",
     # words that negate, bound or hedge a value ("not 5", "at least 5", "about 5", "5 or more"): no value
     # is taken. "more", "less", "fewer", "least", "most" alone are ordinary words ("7 more apples" -> 7)
     "hedge": r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but|than|"
@@ -46,8 +49,9 @@ PROSE = {
              r"more\s+or\s+less|and\s+(?:more|up|above|over)|upwards|"
              r"about|approximately|around|roughly|nearly|almost|over|under|between|maybe|perhaps|possibly|"
              r"either|probably|likely|guess|estimate)\b",
-    # a sentence that plans more work instead of concluding: "So we need to check 3 more cases."
-    "plan": r"(?i)\b(?:need to|have to|must|let's|let us|we'll|will|next|try|check|consider|suppose|assume|if|continue)\b",
+    # a sentence that plans more work or supposes instead of concluding: "So we need to check 3 more cases."
+    "plan": r"(?i)\b(?:let's|let us|we'll|will|next|now|try|check|consider|compute|verify|examine|suppose|assume|if|"
+            r"continue)\b",
     # a retraction of an answer already given: "wait, that's wrong", "I made a mistake", "let me redo"
     "retract": r"(?i)\b(?:mistake|wrong|incorrect|not (?:correct|right)|oops|correction|miscalculated|"
                r"let me (?:redo|recompute|recalculate|reconsider|start over))\b",
@@ -128,18 +132,18 @@ _SEG_GAP_RE = re.compile(r"\s*(?:,\s*(?:and|or)?|and|or)\s*")
 
 
 def _seg_run(s: str, m: "re.Match[str]") -> tuple[str, int]:
-    """The contents of the inline math ``m`` and of those right after it joined by connectives
-    (``, ``-separated), and where the run ends."""
-    vals, end = [], m.start()
-    while m is not None and m.start() == end and len(vals) < 16:
-        vals.append((m.group(1) or m.group(2)).strip())
-        end = m.end()
+    """The contents of the inline math ``m`` and of those right after it joined by connectives (kept:
+    ``x < 2`` or ``x > 3`` is not ``x < 2, x > 3``), and where the run ends."""
+    out, end = (m.group(1) or m.group(2)).strip(), m.end()
+    for _ in range(16):
         gap = _SEG_GAP_RE.match(s, end)
         nxt = _MATH_SEG_RE.match(s, gap.end()) if gap is not None and gap.end() > end else None
         if nxt is None:
             break
-        m, end = nxt, nxt.start()
-    return ", ".join(vals), end
+        word = re.search(r"and|or", gap.group())
+        out += (f" \\text{{ {word.group()} }} " if word else ", ") + (nxt.group(1) or nxt.group(2)).strip()
+        end = nxt.end()
+    return out, end
 
 
 def _lead_value(rest: str, words: bool = True) -> str | None:
@@ -182,21 +186,33 @@ def value_of(s: str, *, single: bool = True) -> str | None:
     if not _WORD3_RE.search(_plain(s)) and not _RE["opener"].match(s):
         return None
     body = _first_sentence(s).rstrip(" .!")
+    clauses = [m for m in _RE["closing_clause"].finditer(body) if body.count("$", 0, m.start()) % 2 == 0]
+    if clauses:  # "..., so $x = -6$ or $x = -10$": the clause that concludes
+        v = value_of("So " + body[clauses[-1].end():])
+        if v is not None:
+            return v
     cops = [m for m in _RE["copula"].finditer(body) if body.count("$", 0, m.start()) % 2 == 0]
     # "the function is even", "there are no real solutions", "it is neither even nor odd"
     word = body[cops[-1].end():].strip() if cops and word_of(body[cops[-1].end():]) is not None else None
     if word is None and _RE["hedge"].search(_plain(body)):
         return None  # "not 5 but 7", "at least 5": no single value
-    body = number_words(body)
+    if not re.search(r"\d", _MATH_SEG_RE.sub(" ", body)):
+        body = number_words(body)  # "she has fifteen marbles" (not "$32,348 after five years")
     cops = [m for m in _RE["copula"].finditer(body) if body.count("$", 0, m.start()) % 2 == 0]
     if body.count("=") > 1:  # "x = 5 and y = 3": no single value after an "="
         cops = [m for m in cops if "=" not in m.group()]
-    for m in reversed(cops):  # "the answer is 3 and it is odd" -> 3
-        v = _lead_value(body[m.end():].lstrip(), words=False)
+    for m in reversed(cops):  # "the answer is 3 and it is odd" -> 3; "is worth 32,348", "is equal to 5"
+        rest = body[m.end():].lstrip()
+        skip = re.match(r"(?:[A-Za-z]+\s+){1,2}", rest)
+        v = _lead_value(rest, words=False) or (_lead_value(rest[skip.end():], words=False) if skip else None)
         if v is not None:
             return v
+    if word is None and cops:
+        last = re.fullmatch(r"(?:[A-Za-z]+\s+){0,2}([A-Za-z]+)", body[cops[-1].end():].strip())
+        if last is not None and not re.search(r"(?i)\b(?:and|or)\b", last.group()):
+            return last.group(1)  # "So she is facing East." -> East: a word compared as text
     if word is not None or cops or not single:
-        return word  # None for a copula that states no value: "So the answer is correct."
+        return word  # None for a copula that states no value
     segs = list(_MATH_SEG_RE.finditer(body))
     nums = list(_NUM_TOKEN_RE.finditer(_MATH_SEG_RE.sub(" ", body)))
     if segs and not nums:

@@ -114,6 +114,8 @@ def clean(s: str) -> str:
     s = _LEFT_RIGHT_RE.sub("", s)
     if "angle" in s:
         s = _ANGLE_RE.sub(lambda m: "(" if m.group() == "\\langle" else ")", s)
+    if s.startswith("<") and s.endswith(">") and "," in s and not re.search(r"[<>]", s[1:-1]):
+        s = "(" + s[1:-1] + ")"  # <-7, 16, 5>: a vector in plain text
     s = _DFRAC_RE.sub(r"\\frac", s)
     s = _THIN_SEP_RE.sub("", s)  # 1\,000\,000 -> 1000000 (only between digit groups)
     if "matrix" in s:
@@ -178,7 +180,7 @@ def _words_of(s: str) -> str:
 @lru_cache(maxsize=1 << 14)
 def word_of(s: str) -> str | None:
     """The :data:`WORDS` key ``s`` stands for, or None."""
-    if len(s) > 80 or not re.search(r"[a-z]|\\(?:infty|emptyset|varnothing)|\{\s*\}", s, re.I):
+    if len(s) > 80 or not re.search(r"[a-z]|\\(?:infty|emptyset|varnothing)|\{\s*\\?\}", s, re.I):
         return None
     w = _words_of(s)
     for key, pat in _WORD_RES:
@@ -318,7 +320,7 @@ def compound_quantity(s: str) -> list[tuple[Fraction, str]] | None:
 _OPEN, _CLOSE = "([{", ")]}"
 #: separators of a list at depth 0: ",", ";", "and", "or" (as words or \text{ and })
 _SEP_RE = re.compile(r",|;|\s+(?:and|or)\s+|\\(?:text|mbox|textrm)\s*\{\s*(?:,\s*)?(?:and|or)\s*\}|\\quad|\\qquad")
-_VAR = r"(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w\\]{1,10}\}?)?(?:\([a-z]\))?"
+_VAR = r"(?:\\(?:mathbf|vec|boldsymbol|bf)\s*\{?\s*[a-zA-Z]\s*\}?|[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w\\]{1,10}\}?)?(?:\([a-z]\))?"
 _ASSIGN_RE = re.compile(rf"^\s*({_VAR})\s*=\s*(?=\S)")
 _GROUPED_RE = re.compile(r"^[-+]?\d{1,3}(?:(?:,|\{,\})\d{3})+(?:\.\d+)?$")
 _NOT_VARS = frozenset("\\frac \\sqrt \\pi \\infty \\cdot \\times \\log \\ln \\sin \\cos \\tan \\angle".split())
@@ -345,12 +347,13 @@ def _wrapped(s: str, open_: str, close: str) -> bool:
     return True
 
 
-def split_top(s: str) -> list[str]:
-    """``s`` split at the list separators outside brackets (``1, 2 \\text{ or } 3`` -> 3 parts)."""
+def split_top(s: str, grouped: bool = True) -> list[str]:
+    """``s`` split at the list separators outside brackets (``1, 2 \\text{ or } 3`` -> 3 parts); with
+    ``grouped``, ``1,234`` is one number (inside brackets, ``(12,102)`` is a pair)."""
     parts, start = [], 0
     zero = {i for i, d in _depths(s) if d == 0 and s[i] not in _CLOSE}
     for m in _SEP_RE.finditer(s):
-        if m.start() in zero and (m.group() != "," or not _GROUPED_RE.match(s.strip())):
+        if m.start() in zero and (m.group() != "," or not grouped or not _GROUPED_RE.match(s.strip())):
             parts.append(s[start : m.start()])
             start = m.end()
     parts.append(s[start:])
@@ -411,11 +414,15 @@ def items_of(s: str) -> Items:
         bracket, inner = "(", s[1:-1]
     elif _wrapped(s, "\\{", "\\}"):
         bracket, inner = "{", s[2:-2]
-    parts = split_top(inner)
+    parts = split_top(inner, grouped=not bracket)
     if bracket == "(" and len(parts) < 2:
         return Items("", [(None, s)])  # "(x+1)", "[3]": brackets of one value
     if len(parts) > MAX_ITEMS or any(not p for p in parts):
         return Items("", [(None, s)])
+    if len(parts) == 1 and not bracket:
+        var, value = _var_value(parts[0])
+        if var is not None and (_wrapped(value, "(", ")") or _wrapped(value, "\\{", "\\}")):
+            return items_of(value)  # \mathbf{v} = (-7, 16, 5): the vector's name is not compared
     items = []
     for p in parts:
         var, value = _var_value(p)
@@ -428,7 +435,8 @@ def items_of(s: str) -> Items:
 # ----------------------------------------------------------------------------------------------
 
 _REL_SPLIT_RE = re.compile(r"(<|>|\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z]))")
-_VAR_RE = re.compile(r"^[a-zA-Z](?:_\{?\w{1,3}\}?)?$")
+_VAR_RE = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|epsilon|varepsilon|theta|lambda|mu|nu|rho|sigma|tau|"
+                     r"phi|varphi|omega|xi|eta|kappa|psi|zeta))(?:_\{?\w{1,3}\}?)?$")
 _REALS_RE = re.compile(r"^(?:\\mathbb\s*\{?R\}?|\\R|all real numbers|all reals|every real number|\(-\\infty, ?\\infty\))$", re.I)
 _IN_RE = re.compile(r"^([a-zA-Z])\s*\\in\s*")
 _LOW = {"<": "(", "\\le": "["}
@@ -467,10 +475,10 @@ def _inequality(s: str) -> tuple[list[tuple], str] | None:
 
 def _interval_piece(p: str) -> list[tuple] | None:
     if len(p) >= 5 and p[0] in "([" and p[-1] in ")]" and _wrapped(p, p[0], p[-1]):
-        ends = split_top(p[1:-1])
+        ends = split_top(p[1:-1], grouped=False)
         return [(ends[0], p[0] == "[", ends[1], p[-1] == "]")] if len(ends) == 2 and all(ends) else None
     if _wrapped(p, "\\{", "\\}"):
-        pts = split_top(p[2:-2])
+        pts = split_top(p[2:-2], grouped=False)
         return [(x, True, x, True) for x in pts] if all(pts) else None
     return None
 
@@ -649,8 +657,23 @@ def _compare_items(G: Items, P: Items, g: str, p: str, depth: int) -> Verdict:
     if named(gvars) and named(pvars):  # a = 2, b = -7 against b = -7, a = 2: by variable
         if set(gvars) != set(pvars):
             return False, None
-        gx = dict(G.items)
-        verdicts = [eq(gx[v], x) for v, x in P.items]
+        px = dict(P.items)
+        P = Items("(", [(v, px[v]) for v in gvars])
+        verdicts = [eq(a, b) for (_, a), (_, b) in zip(G.items, P.items)]
+    elif named(pvars) and set(gvars) == {None} and G.bracket != "{":
+        # a = 2, h = -1, k = -18 for (2, -1, -18) or "2, -1, -18": the values in the order written, or
+        # alphabetical when every variable is one letter, as problems name them: (a, b), (x, y, z)
+        if len(G.items) != len(P.items):
+            return False, None
+        orders = [P.items] + ([sorted(P.items)] if all(re.fullmatch(r"[a-zA-Z]", v) for v in pvars) else [])
+        unsure = None
+        for its in orders:
+            verdicts = [eq(a, b) for (_, a), (_, b) in zip(G.items, its)]
+            if all(verdicts):
+                return True, None
+            if False not in verdicts and unsure is None:
+                unsure = Items("(", its)
+        return (False, None) if unsure is None else (None, (Items("(", G.items).text(), unsure.text()))
     elif G.bracket == "(" and P.bracket != "{":
         if len(G.items) != len(P.items):
             return False, None
@@ -658,9 +681,8 @@ def _compare_items(G: Items, P: Items, g: str, p: str, depth: int) -> Verdict:
             return False, None  # x = 2 or x = -7: solutions of one variable, not a pair
         verdicts = [eq(a, b) for (_, a), (_, b) in zip(G.items, P.items)]
     elif G.bracket != "(" and P.bracket != "(":
-        if any(a is not None and b is not None and a != b for a in set(gvars) for b in set(pvars)) and (
-            len(set(gvars) - {None}) == 1 and len(set(pvars) - {None}) == 1
-        ):
+        gv, pv = set(gvars) - {None}, set(pvars) - {None}
+        if len(gv) == 1 and len(pv) == 1 and gv != pv:
             return False, None  # x = 1, x = 6 for the solutions in y
         v = _match([x for _, x in G.items], [x for _, x in P.items], eq)
         return v, (None if v is not None else (G.text(), P.text()))
@@ -670,7 +692,7 @@ def _compare_items(G: Items, P: Items, g: str, p: str, depth: int) -> Verdict:
         return False, None
     if all(verdicts):
         return True, None
-    return None, (G.text(), P.text())
+    return None, (Items("(", G.items).text(), Items("(", P.items).text())  # compared in order
 
 
 def fast_compare(gold: str, pred: str) -> bool | None:
