@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from nft.reward._boxes import BOX_RE, balanced, boxes_from_end, final_box_group, last_boxed
-from nft.reward._normal import WORDS, clean, compound_quantity, number_words, word_of
+from nft.reward._normal import REALS, WORDS, clean, compound_quantity, number_words, word_of
 
 #: A final-answer sentence counts only if it starts within this many characters of the end.
 SENTENCE_TAIL_CHARS = 400
@@ -40,7 +40,7 @@ PROSE = {
     # a closing clause inside a sentence: "..., so $x = -6$ or $x = -10$", "...; hence the answer is 4"
     "closing_clause": r"(?i)[,;:]\s*(?:and\s+)?(?:so|thus|hence|therefore)\b[,\s]*",
     # copulas that bind a value: "the count is 12", "the roots are 3 and 5", "x equals 4", "it should be 7"
-    "copula": r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes|comes to|gives?|yields?)\s+|\s=\s",
+    "copula": r"(?i)(?:^|\s)(?:is|are|was|were|equals|be|becomes|comes to|gives?|yields?|satisf(?:y|ies))\s+|\s=\s",
     # words that negate, bound or hedge a value ("not 5", "at least 5", "about 5", "5 or more"): no value
     # is taken. "more", "less", "fewer", "least", "most" alone are ordinary words ("7 more apples" -> 7)
     "hedge": r"(?i)\b(?:not|no|never|neither|nor|cannot|isn't|aren't|can't|won't|instead|but|than|"
@@ -87,6 +87,9 @@ _MATH_WORDS = frozenset("and or sin cos tan cot sec csc log exp sqrt mod gcd lcm
                         "sinh cosh tanh det lim inf sup frac infty".split())
 _WORDS_ALT = "|".join(WORDS.values())
 _WORD_LEAD_RE = re.compile(rf"(?i)^((?:\\text\{{\s*)?(?:{_WORDS_ALT})\}}?)(?=\s*(?:[.,;!]|$))")
+_REALS_LEAD_RE = re.compile(rf"(?i)^(?:{REALS})(?=\s*(?:[.,;!]|$))")
+#: what may follow an answer given right after "So": "So $x = 7$, since ...", "So $x = 7$."
+_AFTER_LEAD_RE = re.compile(r"(?i)\s*(?:$|[,;]|(?:since|because|as|where|which|for)\b)")
 _MARKDOWN_RE = re.compile(r"^[*_\s]+|[*_\s]+$")
 
 
@@ -157,6 +160,8 @@ def _lead_value(rest: str, words: bool = True) -> str | None:
     w = _WORD_LEAD_RE.match(rest) if words else None
     if w is not None:
         return w.group(1)
+    if _REALS_LEAD_RE.match(rest):
+        return "(-\\infty, \\infty)"  # "all real numbers"
     compound = _compound_lead(rest)
     if compound is not None:  # "2 hours and 15 minutes" is the whole quantity, never 2
         return compound
@@ -186,6 +191,12 @@ def value_of(s: str, *, single: bool = True) -> str | None:
     if not _WORD3_RE.search(_plain(s)) and not _RE["opener"].match(s):
         return None
     body = _first_sentence(s).rstrip(" .!")
+    lead = _RE["opener"].match(body)
+    seg = _MATH_SEG_RE.match(body, lead.end() + len(body[lead.end():]) - len(body[lead.end():].lstrip(" ,"))) if lead else None
+    if seg is not None:  # "So $x = 7$, since ...", "Thus $x = 3$ and $y = -1$." (not "So $f$ is odd")
+        run, end = _seg_run(body, seg)
+        if _AFTER_LEAD_RE.match(body, end):
+            return run
     clauses = [m for m in _RE["closing_clause"].finditer(body) if body.count("$", 0, m.start()) % 2 == 0]
     if clauses:  # "..., so $x = -6$ or $x = -10$": the clause that concludes
         v = value_of("So " + body[clauses[-1].end():])
@@ -280,7 +291,7 @@ def _closing_sentence(text: str, opener: bool = True) -> str | None:
     copula = any(sentence.count("$", 0, m.start()) % 2 == 0 for m in _RE["copula"].finditer(sentence))
     # a closing sentence opens with a conclusion word, or is a line of its own stating a value with a
     # copula ("\n\nThe solutions are $x = 1$ or $x = 6$.")
-    own_line = copula and start in (starts.get("\n"), starts.get(".\n"), 0)
+    own_line = (copula or _RE["closing_clause"].search(sentence)) and start in (starts.get("\n"), starts.get(".\n"), 0)
     if len(sentence) > 200 or (opener and not _RE["opener"].match(sentence) and not own_line):
         return None
     return value_of(sentence + ".", single=not copula and not _RE["plan"].search(_plain(sentence)))

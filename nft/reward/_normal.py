@@ -437,7 +437,9 @@ def items_of(s: str) -> Items:
 _REL_SPLIT_RE = re.compile(r"(<|>|\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|\\ne(?![a-zA-Z]))")
 _VAR_RE = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|epsilon|varepsilon|theta|lambda|mu|nu|rho|sigma|tau|"
                      r"phi|varphi|omega|xi|eta|kappa|psi|zeta))(?:_\{?\w{1,3}\}?)?$")
-_REALS_RE = re.compile(r"^(?:\\mathbb\s*\{?R\}?|\\R|all real numbers|all reals|every real number|\(-\\infty, ?\\infty\))$", re.I)
+#: the whole real line in words or symbols: "all real numbers", \mathbb{R}, (-\infty, \infty)
+REALS = r"\\mathbb\s*\{?R\}?|\\R|all real numbers|all reals|every real number|the real line|\(-\\infty, ?\\infty\)"
+_REALS_RE = re.compile(rf"^(?:{REALS})$", re.I)
 _IN_RE = re.compile(r"^([a-zA-Z])\s*\\in\s*")
 _LOW = {"<": "(", "\\le": "["}
 _HIGH = {"<": ")", "\\le": "]"}
