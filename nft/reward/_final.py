@@ -30,7 +30,7 @@ PROSE = {
     # the label of an answer line: "Answer: 7", "**Final Answer:** 7", "### Final answer", "_Answer_: 7"
     "answer_line": r"(?im)(?:^|(?<=[.!?] ))[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*[:：][ \t*_]*([^\n]*)$",
     # a heading that announces the answer on the next line: "## Final Answer", "**Final answer**"
-    "answer_heading": r"(?im)^[ \t>#*_]*(?:the[ \t]+)?final[ \t]+answer[ \t*_]*\n[ \t\n]*([^\n]{1,300})",
+    "answer_heading": r"(?im)^[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*\n[ \t\n]*([^\n]{1,300})",
     # a final-answer sentence: "the answer is 7", "Thus, the final answer is: $8$"
     "answer_is": r"(?i)\b(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t]+(?:is|would be|should be)[ \t]*[:：]?[ \t]*",
     # words that open a closing sentence: "So the largest value is -7.", "In total, she has 15 marbles.",
@@ -55,6 +55,8 @@ PROSE = {
     # a retraction of an answer already given: "wait, that's wrong", "I made a mistake", "let me redo"
     "retract": r"(?i)\b(?:mistake|wrong|incorrect|not (?:correct|right)|oops|correction|miscalculated|"
                r"let me (?:redo|recompute|recalculate|reconsider|start over))\b",
+    # a second thought after an answer: it counts only if a new value is stated after it
+    "reconsider": r"(?i)\b(?:wait|hmm|actually|on second thought|re-?read(?:ing)?)\b",
     # what makes a retraction word a confirmation: "no mistake", "nothing wrong", "isn't wrong"
     "not_retract": r"(?i)(?:\bno|\bnot|n't|\bnothing|\bany|\bwithout)\s+(?:\w+\s+)?$",
     # a dollar sign used as money, not math: "$37.50 in total", "costs $5."
@@ -205,10 +207,15 @@ def value_of(s: str, *, single: bool = True) -> str | None:
     cops = [m for m in _RE["copula"].finditer(body) if body.count("$", 0, m.start()) % 2 == 0]
     # "the function is even", "there are no real solutions", "it is neither even nor odd"
     word = body[cops[-1].end():].strip() if cops and word_of(body[cops[-1].end():]) is not None else None
+    clarified = re.match(r"(.{1,80}?),\s*(?:and\s+)?not\s", body[cops[-1].end():] + " ") if cops else None
+    if word is None and clarified is not None and _RE["hedge"].search(_plain(clarified.group(1))) is None:
+        v = _lead_value(clarified.group(1).strip())  # "the function is odd, not even", "it is 5, not 6"
+        if v is not None:
+            return v
     if word is None and _RE["hedge"].search(_plain(body)):
         return None  # "not 5 but 7", "at least 5": no single value
-    if not re.search(r"\d", _MATH_SEG_RE.sub(" ", body)):
-        body = number_words(body)  # "she has fifteen marbles" (not "$32,348 after five years")
+    if not re.search(r"\d|\$", body):
+        body = number_words(body)  # "she has fifteen marbles" (not "32,348 after five years", "the two $x$")
     cops = [m for m in _RE["copula"].finditer(body) if body.count("$", 0, m.start()) % 2 == 0]
     if body.count("=") > 1:  # "x = 5 and y = 3": no single value after an "="
         cops = [m for m in cops if "=" not in m.group()]
@@ -291,18 +298,25 @@ def _closing_sentence(text: str, opener: bool = True) -> str | None:
     copula = any(sentence.count("$", 0, m.start()) % 2 == 0 for m in _RE["copula"].finditer(sentence))
     # a closing sentence opens with a conclusion word, or is a line of its own stating a value with a
     # copula ("\n\nThe solutions are $x = 1$ or $x = 6$.")
-    own_line = (copula or _RE["closing_clause"].search(sentence)) and start in (starts.get("\n"), starts.get(".\n"), 0)
+    assigns = not re.match(r"(?i)let\b", sentence) and any("=" in m.group() for m in _MATH_SEG_RE.finditer(sentence))
+    own_line = (copula or assigns or _RE["closing_clause"].search(sentence)) and start in (
+        starts.get("\n"), starts.get(".\n"), 0)
     if len(sentence) > 200 or (opener and not _RE["opener"].match(sentence) and not own_line):
         return None
     return value_of(sentence + ".", single=not copula and not _RE["plan"].search(_plain(sentence)))
 
 
-def _retraction(after: str) -> int | None:
-    """Where ``after`` (the text after an answer) retracts it, or None."""
-    for m in _RE["retract"].finditer(after):
+def _retraction(after: str, name: str = "retract") -> int | None:
+    """Where ``after`` (the text after an answer) retracts it (:data:`PROSE` ``name``), or None."""
+    for m in _RE[name].finditer(after):
         if not _RE["not_retract"].search(after[max(0, m.start() - 30) : m.start()]):
             return m.end()
     return None
+
+
+def _stated_after(after: str) -> str | None:
+    v = _answer_sentence(after)
+    return v[0] if v is not None else _closing_sentence(after, opener=False)
 
 
 def _read(text: str) -> tuple[str | None, str]:
@@ -323,12 +337,12 @@ def _read(text: str) -> tuple[str | None, str]:
         found = (sent[0], sent[1], "sentence") if sent is not None else None
     if found is not None:
         k = _retraction(text[found[1]:])
-        if k is None:
-            return found[0], found[2]
-        after = text[found[1] + k :]  # withdrawn: only a value stated after the retraction counts
-        v = _answer_sentence(after)
-        v = v[0] if v is not None else _closing_sentence(after, opener=False)
-        return (v, "sentence") if v else (None, "none")
+        if k is not None:  # withdrawn: only a value stated after the retraction counts
+            v = _stated_after(text[found[1] + k :])
+            return (v, "sentence") if v else (None, "none")
+        k = _retraction(text[found[1]:], "reconsider")
+        v = _stated_after(text[found[1] + k :]) if k is not None else None
+        return (v, "sentence") if v else (found[0], found[2])
     v = _closing_sentence(text)
     return (v, "sentence") if v else (None, "none")
 
