@@ -174,8 +174,17 @@ def _lead_value(rest: str, words: bool = True) -> str | None:
     return num.group(0).strip() if num is not None else None
 
 
+_ABBREV_RE = re.compile(r"(?i)\b(?:i\.e|e\.g|cf|vs|etc|approx|resp)\.")
+
+
+def _masked(s: str) -> str:
+    """``s`` with the periods of abbreviations ("i.e.", "e.g.") masked, same length: for finding where
+    sentences end."""
+    return _ABBREV_RE.sub(lambda m: m.group().replace(".", "_"), s)
+
+
 def _first_sentence(s: str) -> str:
-    for m in _RE["sentence_end"].finditer(s):
+    for m in _RE["sentence_end"].finditer(_masked(s)):
         if s.count("$", 0, m.start()) % 2 == 0:
             return s[: m.start()]
     return s
@@ -290,7 +299,8 @@ def _closing_sentence(text: str, opener: bool = True) -> str | None:
     if not tail.endswith((".", "!")) or tail.endswith(".."):
         return None
     body = tail[:-1]
-    starts = {p: body.rfind(p) + len(p) for p in (". ", ".\n", "\n", "! ", "? ") if body.rfind(p) != -1}
+    masked = _masked(body)
+    starts = {p: masked.rfind(p) + len(p) for p in (". ", ".\n", "\n", "! ", "? ") if masked.rfind(p) != -1}
     start = max(starts.values(), default=0)
     if start == 0 and len(text) > len(tail):
         return None  # the sentence starts before the tail: too long to be a closing statement
