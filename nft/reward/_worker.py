@@ -29,12 +29,25 @@ def _load():
         with _LOAD_LOCK:
             if _mv is None:
                 import math_verify
+                from latex2sympy2_extended import NormalizationConfig
                 from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
                 for name in ("math_verify", "math_verify.parser", "math_verify.grader", "math_verify.utils"):
                     logging.getLogger(name).setLevel(logging.CRITICAL)
                     logging.getLogger(name).disabled = True
-                _CFG = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+                # math-verify's own extraction and normalisation of the (already extracted) answer: the
+                # box we wrap it in first; units, malformed operators (\frac12, \sqrt2) and small nits
+                # normalised by math-verify; an answer that is not LaTeX read by its expression config
+                _CFG = [
+                    LatexExtractionConfig(
+                        boxed_match_priority=0,
+                        normalization_config=NormalizationConfig(
+                            basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all",
+                            equations=False,
+                        ),
+                    ),
+                    ExprExtractionConfig(),
+                ]
                 _mv = math_verify
     return _mv
 
