@@ -49,7 +49,7 @@ from typing import Any
 
 from nft.reward._boxes import last_boxed
 from nft.reward._final import final_answer, hedged_sentence, prose_sentence
-from nft.reward._normal import choice_of, clean, compound_quantity, decide, string_key, word_of
+from nft.reward._normal import as_number, choice_of, clean, compound_quantity, decide, string_key, word_of
 from nft.reward._numbers import canonical_number, number_value
 from nft.reward import authors
 from nft.reward._pool import get_pool, shutdown_pool
@@ -153,7 +153,8 @@ def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> d
     if not pred:
         return _result(False, "", has_answer=False, method="no_answer")
     if (len(pred) <= MAX_ANSWER_CHARS and compound_quantity(pred) is None and word_of(pred) is None
-            and choice_of(pred) is None and (hedged_sentence(pred) or prose_sentence(pred))):
+            and choice_of(pred) is None and as_number(pred) == pred
+            and (hedged_sentence(pred) or prose_sentence(pred))):
         # "He needs 7 or more apples", "not 5 but 7": no value is stated; "The trip takes 2 hours and 15
         # minutes": no single value could be read out of the words. None is guessed (math-verify would
         # pick a number out of the text): only the same text is right

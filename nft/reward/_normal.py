@@ -441,105 +441,69 @@ _VAR_RE = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|delta|epsilon|varepsil
 REALS = r"\\mathbb\s*\{?R\}?|\\R|all real numbers|all reals|every real number|the real line|\(-\\infty, ?\\infty\)"
 _REALS_RE = re.compile(rf"^(?:{REALS})$", re.I)
 _IN_RE = re.compile(r"^([a-zA-Z])\s*\\in\s*")
-_LOW = {"<": "(", "\\le": "["}
-_HIGH = {"<": ")", "\\le": "]"}
-_FLIP = {">": "<", "\\ge": "\\le"}
-_INF, _NINF = "\\infty", "-\\infty"
+_FLIP = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le", "\\ne": "\\ne"}
 
 
-def _inequality(s: str) -> tuple[list[tuple], str] | None:
-    """Pieces ``(lo, lo_closed, hi, hi_closed)`` and the variable of an inequality in one variable with
-    one or two bounds (``x \\ne a`` is two pieces), or None."""
+def _inequality(s: str) -> tuple[str, str] | None:
+    """``(interval notation, variable)`` of an inequality in one variable with one or two bounds
+    (``-1 < x \\le 4`` -> ``(-1, 4]``; ``x \\ne a`` -> two pieces), or None."""
     parts = [p.strip() for p in _REL_SPLIT_RE.split(s)]
     if len(parts) == 3:
         a, op, b = parts
         if not _VAR_RE.match(a):
-            if not _VAR_RE.match(b):
-                return None
-            a, b, op = b, a, {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le", "\\ne": "\\ne"}[op]
-        if not b or _VAR_RE.match(b):
+            a, b, op = b, a, _FLIP[op]  # 5 \le x is x \ge 5
+        if not _VAR_RE.match(a) or not b or _VAR_RE.match(b):
             return None
         if op == "\\ne":
-            return [(_NINF, False, b, False), (b, False, _INF, False)], a
-        if op in _LOW:
-            return [(_NINF, False, b, op == "\\le")], a
-        return [(b, op == "\\ge", _INF, False)], a
+            return f"(-\\infty, {b}) \\cup ({b}, \\infty)", a
+        if op in ("<", "\\le"):
+            return "(-\\infty, " + b + ("]" if op == "\\le" else ")"), a
+        return ("[" if op == "\\ge" else "(") + b + ", \\infty)", a
     if len(parts) == 5:
         a, op1, v, op2, b = parts
+        if op1 in (">", "\\ge") and op2 in (">", "\\ge"):  # a > x > b written downwards
+            a, op1, op2, b = b, _FLIP[op2], _FLIP[op1], a
         if not _VAR_RE.match(v) or not a or not b or _VAR_RE.match(a) or _VAR_RE.match(b):
             return None
-        if op1 in _LOW and op2 in _LOW:
-            return [(a, op1 == "\\le", b, op2 == "\\le")], v
-        if op1 in _FLIP and op2 in _FLIP:  # b < x < a written downwards
-            return [(b, op2 == "\\ge", a, op1 == "\\ge")], v
-    return None
-
-
-def _interval_piece(p: str) -> list[tuple] | None:
-    if len(p) >= 5 and p[0] in "([" and p[-1] in ")]" and _wrapped(p, p[0], p[-1]):
-        ends = split_top(p[1:-1], grouped=False)
-        return [(ends[0], p[0] == "[", ends[1], p[-1] == "]")] if len(ends) == 2 and all(ends) else None
-    if _wrapped(p, "\\{", "\\}"):
-        pts = split_top(p[2:-2], grouped=False)
-        return [(x, True, x, True) for x in pts] if all(pts) else None
+        if op1 in ("<", "\\le") and op2 in ("<", "\\le"):
+            return ("[" if op1 == "\\le" else "(") + f"{a}, {b}" + ("]" if op2 == "\\le" else ")"), v
     return None
 
 
 @lru_cache(maxsize=1 << 14)
-def interval_of(s: str) -> tuple[list[tuple], str | None, bool] | None:
-    """``(pieces, variable, plain_pair)`` of a union of intervals: interval notation (``(a, b]``,
-    ``\\{3\\}``, joined by ``\\cup``), inequalities in one variable joined by "or" (``x < -2 \\text{ or }
-    x > 5``), ``x \\in ...``, "all real numbers". ``plain_pair``: the whole is ``(a, b)``, which may as
-    well be a point (see :func:`decide`). None when ``s`` is none of these."""
+def interval_of(s: str) -> tuple[str, str | None] | None:
+    """``(interval notation, variable)`` of a set of reals: inequalities in one variable joined by "or"
+    (``x < -2 \\text{ or } x > 5`` -> ``(-\\infty, -2) \\cup (5, \\infty)``), ``x \\in ...``, "all real
+    numbers", or interval notation itself (``[0, 1)``, unions, anything with ``\\infty``); None otherwise.
+    A plain ``(a, b)`` is not read as an interval (it may be a point)."""
     s = s.strip()
-    if len(s) > MAX_READ or not re.search(r"[<>\[]|\\infty|\\cup|\\[lgn]e\b|\\mathbb|\\R\b|real|^\(", s):
+    if len(s) > MAX_READ:
         return None
     var = None
     m = _IN_RE.match(s)
     if m is not None:
         var, s = m.group(1), s[m.end() :]
     if _REALS_RE.match(s):
-        return [(_NINF, False, _INF, False)], var, False
-    rel = bool(_REL_SPLIT_RE.search(s))
-    if rel and re.search(r"\band\b|[,;]", s):
+        return "(-\\infty, \\infty)", var
+    if not _REL_SPLIT_RE.search(s):
+        one = len(s) >= 5 and s[0] in "([" and s[-1] in ")]" and _wrapped(s, s[0], s[-1]) and len(
+            split_top(s[1:-1], grouped=False)) == 2
+        plain = s[0] + s[-1] == "()" and "\\infty" not in s
+        return (s, var) if ("\\cup" in s or one) and not (one and plain) else None
+    if re.search(r"\band\b|[,;]", s):
         return None  # "x > 1 and x < 3", "x > 1, x < 3": left to math-verify
-    parts = [p.strip() for p in (re.split(r"\\cup|\bU\b", s) if not rel else split_top(s))]
-    pieces = []
-    for p in parts:
-        got = _inequality(p) if rel else (_interval_piece(p), var)
-        if got is None or got[0] is None:
-            return None
-        if rel:
-            if var is not None and got[1] != var:
-                return None
-            var = got[1]
-        pieces.extend(got[0])
-    plain = not rel and len(pieces) == 1 and s.startswith("(") and s.endswith(")") and _INF not in s
-    return pieces, var, plain
-
-
-def _interval_text(pieces: list[tuple]) -> str:
-    return " \\cup ".join(
-        f"\\{{{lo}\\}}" if lo == hi and a and b else f"{'[' if a else '('}{lo}, {hi}{']' if b else ')'}"
-        for lo, a, hi, b in pieces
-    )
+    pieces = [_inequality(p) for p in split_top(s)]
+    if None in pieces or len({v for _, v in pieces}) != 1 or (var is not None and pieces[0][1] != var):
+        return None
+    return " \\cup ".join(t for t, _ in pieces), pieces[0][1]
 
 
 def inequality_as_interval(s: str) -> str | None:
     """``-1 < x \\le 4`` -> ``(-1, 4]``, ``x \\ge 5`` -> ``[5, \\infty)``, ``x < 2 \\text{ or } x > 5`` ->
     ``(-\\infty, 2) \\cup (5, \\infty)``; None for anything but inequalities in one variable."""
-    r = interval_of(clean(s))
-    if r is None or not _REL_SPLIT_RE.search(s.replace("\\leq", "\\le").replace("\\geq", "\\ge")):
-        return None
-    return _interval_text(r[0])
-
-
-def _endpoint(a: str, b: str) -> bool | None:
-    inf = {_INF: 1, "+\\infty": 1, _NINF: -1}
-    ka, kb = inf.get(a.replace(" ", "")), inf.get(b.replace(" ", ""))
-    if ka is not None or kb is not None:
-        return ka == kb
-    return _value(a, b, 1)[0]
+    s = clean(s)
+    r = interval_of(s) if _REL_SPLIT_RE.search(s) else None
+    return None if r is None else r[0]
 
 
 def _match(g: list, p: list, eq) -> bool | None:
@@ -562,21 +526,6 @@ def _match(g: list, p: list, eq) -> bool | None:
     return None if unsure else True
 
 
-def _compare_intervals(gi, pi) -> bool | None:
-    if gi[1] is not None and pi[1] is not None and gi[1] != pi[1]:
-        return False  # x > 5 is not y > 5
-    if len(gi[0]) != len(pi[0]):
-        return None  # a union written in other pieces: math-verify compares the sets
-
-    def piece_eq(a, b):
-        if a[1] != b[1] or a[3] != b[3]:
-            return False
-        lo, hi = _endpoint(a[0], b[0]), _endpoint(a[2], b[2])
-        return False if False in (lo, hi) else (True if lo and hi else None)
-
-    return _match(gi[0], pi[0], piece_eq)
-
-
 # ----------------------------------------------------------------------------------------------
 # the decision
 # ----------------------------------------------------------------------------------------------
@@ -593,7 +542,7 @@ def _value(g: str, p: str, depth: int) -> Verdict:
     return v, (None if v is not None else (g, p))
 
 
-def _plain(s: str) -> str:
+def as_number(s: str) -> str:
     """Number words as a number ("fifteen" -> ``15``, ``\\text{fifteen apples}`` -> ``15 apples``)."""
     if re.search(r"\d|\\frac", s) or not re.search(r"(?i)[a-z]{3}", s):
         return s
@@ -604,7 +553,7 @@ def _plain(s: str) -> str:
 def decide(gold: str, pred: str, depth: int = 0) -> Verdict:
     """Compare two cleaned answers through their normal forms: ``(True/False, None)`` when decided
     exactly, ``(None, (gold', pred'))`` when math-verify must compare ``gold'`` with ``pred'``."""
-    g, p = _plain(gold), _plain(pred)
+    g, p = as_number(gold), as_number(pred)
     gc, pc = compound_quantity(g), compound_quantity(p)
     if gc is not None or pc is not None:
         return gc == pc, None  # "7 feet 2 inches" is not 7
@@ -612,7 +561,7 @@ def decide(gold: str, pred: str, depth: int = 0) -> Verdict:
     if gw is not None or pw is not None:
         if gw is not None and pw is not None:
             return gw == pw, None
-        if gw in (_INF, _NINF) or pw in (_INF, _NINF):
+        if "\\infty" in (gw or "") + (pw or ""):
             return None, (g, p)  # "\infty" for "+\infty" in another spelling
         return False, None
     gch, pch = choice_of(g), choice_of(p)
@@ -626,11 +575,11 @@ def decide(gold: str, pred: str, depth: int = 0) -> Verdict:
         pb = pb or (_digits(p), gb[1])
         return (gb[0] is not None and gb == pb), None
     gi, pi = interval_of(g), interval_of(p)
-    if gi is not None and pi is not None and not (gi[2] and pi[2]):
-        v = _compare_intervals(gi, pi)
-        return v, (None if v is not None else (_interval_text(gi[0]), _interval_text(pi[0])))
-    if (gi is not None and not gi[2]) or (pi is not None and not pi[2]):
-        return None, (g, p)
+    if gi is not None or pi is not None:  # sets of reals: math-verify compares intervals and unions exactly
+        if gi is not None and pi is not None and None not in (gi[1], pi[1]) and gi[1] != pi[1]:
+            return False, None  # x > 5 is not y > 5
+        gt, pt = (gi[0] if gi else g), (pi[0] if pi else p)
+        return (True, None) if gt.replace(" ", "") == pt.replace(" ", "") else (None, (gt, pt))
     return _compare_items(items_of(g), items_of(p), g, p, depth)
 
 
