@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from nft.reward._boxes import BOX_RE, balanced, boxes_from_end, final_box_group, last_boxed
-from nft.reward._normal import REALS, WORDS, clean, compound_quantity, number_words, word_of
+from nft.reward._normal import REALS, UNIT_TEXT_RE, WORDS, clean, compound_quantity, number_words, word_of
 
 #: A final-answer sentence counts only if it starts within this many characters of the end.
 SENTENCE_TAIL_CHARS = 400
@@ -68,7 +68,6 @@ _RE = {k: re.compile(v) for k, v in PROSE.items()}
 
 _MATH_SEG_RE = re.compile(r"\$\$?([^$]{1,300})\$\$?|\\\(([^()]{1,300}?)\\\)")
 _LATEX_CMD_RE = re.compile(r"\\[a-zA-Z]+\s*(?:\{[^{}]{0,100}\})?")
-_UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm|textrm)\s*\{([^{}]*)\}")
 _WORD3_RE = re.compile(r"[A-Za-z]{3,}")
 _SIGNED_NUM = r"[-+\u2212]?\\?\$?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?"
 _LEAD_NUM_RE = re.compile(
@@ -98,7 +97,7 @@ _MARKDOWN_RE = re.compile(r"^[*_\s]+|[*_\s]+$")
 def _plain(s: str, units: bool = True) -> str:
     """``s`` without its inline math and LaTeX commands (with ``units``, ``\\text{ cm}`` keeps its words)."""
     s = _MATH_SEG_RE.sub(" ", s)
-    return _LATEX_CMD_RE.sub(" ", _UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", s) if units else s)
+    return _LATEX_CMD_RE.sub(" ", UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", s) if units else s)
 
 
 def hedged_sentence(s: str) -> bool:

@@ -28,7 +28,7 @@ import unicodedata
 from fractions import Fraction
 from functools import lru_cache
 
-from nft.reward._numbers import FAST_MAX_LEN, compare_scalar, number_value
+from nft.reward._numbers import _NOT_UNITS, FAST_MAX_LEN, compare_scalar, number_value
 
 #: Answers longer than this are never read here (left to math-verify).
 MAX_READ = 1000
@@ -111,6 +111,8 @@ def clean(s: str) -> str:
             s = s[1:].lstrip()
         if s == s0:
             break
+    if re.search(r"(?<!\\)\$", s):
+        s = re.sub(r"(?<!\\)\$", "", s)  # "$69$,$84$": math delimiters inside a list of answers
     s = _LEFT_RIGHT_RE.sub("", s)
     if "angle" in s:
         s = _ANGLE_RE.sub(lambda m: "(" if m.group() == "\\langle" else ")", s)
@@ -283,9 +285,8 @@ def base_of(s: str) -> tuple[str, int] | None:
 
 #: a number, then letters, then another number: the least a compound quantity has
 _COMPOUND_HINT_RE = re.compile(r"\d[^a-zA-Z\d]*[a-zA-Z][^\d]*\d")
-_UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm|textrm)\s*\{([^{}]*)\}")
+UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm|textrm)\s*\{([^{}]*)\}")
 _COMPOUND_PART_RE = re.compile(r"\s*(?:,|\band\b|\+)?\s*([-+]?\d+(?:\.\d+)?)\s*([a-zA-Z]+)\.?")
-_NOT_UNITS = frozenset("pi sqrt cdot times ln log sin cos tan cot sec csc exp and or to i e mod pmod infty".split())
 
 
 def compound_quantity(s: str) -> list[tuple[Fraction, str]] | None:
@@ -294,7 +295,7 @@ def compound_quantity(s: str) -> list[tuple[Fraction, str]] | None:
     Units are lower-cased with a plural ``s`` dropped so both sides normalise alike."""
     if not s or len(s) > 200 or _COMPOUND_HINT_RE.search(s) is None:
         return None
-    t = _UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", s).replace("~", " ")
+    t = UNIT_TEXT_RE.sub(lambda m: " " + m.group(1) + " ", s).replace("~", " ")
     parts = []
     pos = 0
     while pos < len(t):
