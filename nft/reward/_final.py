@@ -28,7 +28,7 @@ SENTENCE_TAIL_CHARS = 400
 #: Every word and phrase the reader knows, by what it reads.
 PROSE = {
     # the label of an answer line: "Answer: 7", "**Final Answer:** 7", "### Final answer", "_Answer_: 7"
-    "answer_line": r"(?im)(?:^|(?<=[.!?] ))[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*[:：][ \t*_]*([^\n]*)$",
+    "answer_line": r"(?im)(?:^|(?<=[.!?] ))[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*[:：][ \t*_]*",
     # a heading that announces the answer on the next line: "## Final Answer", "**Final answer**"
     "answer_heading": r"(?im)^[ \t>#*_]*(?:the[ \t]+)?(?:final[ \t]+)?answer[ \t*_]*\n[ \t\n]*([^\n]{1,300})",
     # a final-answer sentence: "the answer is 7", "Thus, the final answer is: $8$"
@@ -260,16 +260,24 @@ def answer_from_words(s: str) -> str:
 
 
 def _answer_line(text: str) -> tuple[str, int] | None:
-    last = None
-    for name in ("answer_line", "answer_heading"):
-        for m in _RE[name].finditer(text):
-            if m.group(1).strip(" \t*_$.") and (last is None or m.end(1) > last.end(1)):
-                last = m
-    if last is None:
-        return None
-    content = _MARKDOWN_RE.sub("", last.group(1))
-    boxed = last_boxed(content)
-    return (boxed[0] if boxed is not None else answer_from_words(content)), last.end(1)
+    """The content of the last answer line (or heading and the line under it) and where it ends. Read
+    from the end: each "answer" of the text is tried once, from just before it to the end of its line."""
+    low = text.lower()
+    k = len(text)
+    while (k := low.rfind("answer", 0, k)) != -1:
+        start = max(text.rfind("\n", 0, k) + 1, k - 40)
+        end = text.find("\n", k)
+        end = len(text) if end == -1 else end
+        m = _RE["answer_line"].search(text, start, min(end, k + 40))  # the label; its line is the content
+        content, stop = (text[m.end() : end], end) if m is not None else ("", end)
+        if not content.strip(" \t*_$."):
+            h = _RE["answer_heading"].match(text, start, end + 400)
+            content, stop = (h.group(1), h.end(1)) if h is not None else ("", end)
+        if content.strip(" \t*_$."):
+            content = _MARKDOWN_RE.sub("", content)
+            boxed = last_boxed(content)
+            return (boxed[0] if boxed is not None else answer_from_words(content)), stop
+    return None
 
 
 def _answer_sentence(text: str) -> tuple[str, int] | None:
