@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/verifier.py [--timeout 5] [--n-synthetic 2000] [--seed 0] [--skip-adversarial]
+    python benchmarks/verifier.py --corpus frozen     # the frozen test part: aggregates only
 
 Corpora:
 
@@ -12,6 +13,10 @@ Corpora:
   numbers and LaTeX, ending in ``\\boxed{}`` or a DAPO ``Answer:`` line; ~80% integer answers, some
   fractions / radicals / tuples, equivalent rewritings, near misses, ~5% truncated), labels by
   construction;
+* ``frozen`` (only with ``--corpus frozen``): ``tests/data/verifier/frozen_test.jsonl``, written blind to
+  the code and never used to develop it (see ``FROZEN_TEST.md``). Only aggregates are printed —
+  accuracy, false positives, false negatives, and correct/total per ``class`` and per ``voice`` — for
+  ours and for the baseline, never a row, so that reading the output cannot tune rules to its rows;
 * ``adversarial``: pathological answers (huge exponents, ``9**9**9``, 50k characters of garbage,
   deep nesting, unbalanced braces, unicode, empty); every label is "wrong".
 
@@ -49,6 +54,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELLED = ROOT / "tests" / "data" / "verifier" / "labelled.jsonl"
+FROZEN = ROOT / "tests" / "data" / "verifier" / "frozen_test.jsonl"
 
 
 # ------------------------------------------------------------------------------------------
@@ -347,6 +353,32 @@ def bench_corpus(label: str, items: list[dict], args) -> None:
     shutdown_pool()
 
 
+def bench_frozen(args) -> None:
+    """Accuracy, FP and FN of ours and of the baseline on the frozen test part, with correct/total per
+    class and per voice: aggregates only (no row, no answer, no id is printed)."""
+    from nft.reward import score_batch, shutdown_pool
+
+    items = load_labelled(args.frozen)
+    ours = [r["score"] for r in score_batch([i["solution"] for i in items], [i["ground_truth"] for i in items],
+                                            timeout=args.timeout, num_workers=args.workers)]
+    shutdown_pool()
+    base, _lats, hangs, _busy = run_baseline(items, args.hang_limit)
+    print(f"\n== frozen test part: {len(items)} responses ({sum(1 for i in items if i['label'])} right, "
+          f"{sum(1 for i in items if not i['label'])} wrong by label)")
+    for name, scores in (("nft.reward", ours), ("plain math-verify (authors' call)", base)):
+        r = summarize(name, items, scores, [0.0], 1.0, 0, 0)
+        print(f"{name:36s} accuracy {100 * r['acc']:5.1f}%  FP {r['fp']:3d}  FN {r['fn']:3d}  "
+              f"FP per 500 {500 * r['fp'] / r['n']:.2f}" + (f"  hangs {hangs}" if scores is base else ""))
+    for key in ("class", "voice"):
+        groups = sorted({str(i.get(key, "")) for i in items})
+        print(f"\ncorrect / total per {key} (nft.reward | plain math-verify):")
+        for g in groups:
+            idx = [k for k, i in enumerate(items) if str(i.get(key, "")) == g]
+            ok = lambda sc: sum(1 for k in idx if (sc[k] > 0) == bool(items[k]["label"]))  # noqa: E731
+            fp = lambda sc: sum(1 for k in idx if sc[k] > 0 and not items[k]["label"])  # noqa: E731
+            print(f"  {g:32s} {ok(ours):4d}/{len(idx):<4d} FP {fp(ours):2d} | {ok(base):4d}/{len(idx):<4d} FP {fp(base):2d}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--timeout", type=float, default=5.0, help="nft.reward per-answer timeout (s)")
@@ -356,6 +388,9 @@ def main() -> None:
     ap.add_argument("--hang-limit", type=float, default=30.0, help="baseline: seconds before a response counts as a hang")
     ap.add_argument("--skip-adversarial", action="store_true")
     ap.add_argument("--labelled", default=str(LABELLED), help="labelled JSONL (default: tests/data/verifier/labelled.jsonl)")
+    ap.add_argument("--corpus", choices=["default", "frozen"], default="default",
+                    help="default: labelled, realistic, adversarial; frozen: the frozen test part, aggregates only")
+    ap.add_argument("--frozen", default=str(FROZEN), help=argparse.SUPPRESS)
     ap.add_argument("--baseline-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.baseline_child:
@@ -363,6 +398,11 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; nft.reward timeout {args.timeout} s")
+    if args.corpus == "frozen":
+        if not Path(args.frozen).exists():
+            sys.exit(f"{args.frozen} is not in this checkout (it is committed to main by its author)")
+        bench_frozen(args)
+        return
     labelled = load_labelled(args.labelled)
     bench_corpus("labelled set", labelled, args)
     bench_corpus("realistic synthetic corpus", make_realistic(args.n_synthetic, args.seed), args)

@@ -64,6 +64,20 @@ REPEATED = {
     "compound_units": lambda n: "\\boxed{" + "7 feet " * (n // 7) + "}",
     "inequality_chain": lambda n: "\\boxed{" + "x < " * (n // 4) + "}",
     "repeating_decimal": lambda n: "\\boxed{0.\\overline{" + "1" * n + "}}",
+    # the readers of issue 17: <think> tags, second thoughts after a box, money, closing clauses, answer
+    # headings, vectors, number words, assignment lists, unions of inequalities, base subscripts
+    "think_open": lambda n: "<think> " * (n // 8),
+    "think_closes": lambda n: "</think> 1 " * (n // 11),
+    "wait_after_box": lambda n: "\\boxed{1} wait, " * (n // 16),
+    "currency": lambda n: "$5 apples " * (n // 10),
+    "so_clauses": lambda n: "x, so " * (n // 6) + "$x = 1$.",
+    "answer_headings": lambda n: "## Answer\n" * (n // 10),
+    "angle_vector": lambda n: "\\boxed{\\langle " + "1, " * (n // 3) + "2\\rangle}",
+    "number_words": lambda n: "So she has " + "twenty one " * (n // 11) + "marbles.",
+    "assignment_list": lambda n: "\\boxed{" + "x = 1, " * (n // 7) + "x = 2}",
+    "inequality_or": lambda n: "\\boxed{" + "x < 1 \\text{ or } " * (n // 18) + "x > 2}",
+    "base_subscript": lambda n: "\\boxed{(" + "1" * n + ")_2}",
+    "inline_assignments": lambda n: "So " + "$x = 1$, " * (n // 9) + "$x = 2$.",
 }
 ADVERSARIAL_60K = {f"{name}_60k": build(N60K) for name, build in REPEATED.items()}
 ADVERSARIAL.update(ADVERSARIAL_60K)

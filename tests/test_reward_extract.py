@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nft.reward._extract import clean, extract_answer, fast_compare, last_boxed, number_value, radical_value
+from nft.reward._boxes import last_boxed
+from nft.reward._final import extract_answer
+from nft.reward._normal import clean, fast_compare
+from nft.reward._numbers import number_value, radical_value
 
 
 @pytest.mark.parametrize(
@@ -166,11 +169,15 @@ def test_radicals():
         ("2\\sqrt{3}", "3.4641016", False),  # a decimal for an exact radical is a rounded value
         ("(3, -1)", "(3,-1)", True),
         ("(3, -1)", "(-1, 3)", False),
-        ("(3, -1)", "(3, -1, 0)", None),
-        ("(2, 5]", "(2,5]", None),  # intervals go to math-verify
+        ("(3, -1)", "(3, -1, 0)", False),  # tuples of different lengths
+        ("(2, 5]", "(2,5]", True),  # the same interval
+        ("(2, 5]", "[2, 5]", None),  # other intervals: math-verify compares brackets and endpoints
         ("5", "5x", None),
         ("x^2+1", "1+x^2", None),
-        ("-2,1", "1,-2", None),
+        ("-2,1", "1,-2", True),  # a list of solutions is a multiset
+        ("-2,1", "1,2", False),
+        ("y = 3", "x = 3", False),  # the variable is part of the answer when both name one
+        ("y = 3", "3", True),
     ],
 )
 def test_fast_compare(gold, pred, verdict):
@@ -182,7 +189,7 @@ def test_fast_path_agrees_with_math_verify():
     deliberately compare decimals relatively (documented in docs/verifier.md)."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-    from nft.reward._extract import latex_for_math_verify
+    from nft.reward._numbers import latex_for_math_verify
 
     cfg = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
     golds = ["42", "-7", "1000", "\\frac{1}{2}", "\\frac{3}{4}", "0.5", "2.5", "2\\sqrt{3}", "\\frac{\\sqrt{2}}{2}", "(3, -1)", "25"]
@@ -207,14 +214,10 @@ def test_fast_path_agrees_with_math_verify():
 # ---------------------------------------------------------------------------------------------- issue 11
 from fractions import Fraction  # noqa: E402
 
-from nft.reward._extract import (  # noqa: E402
-    all_boxed,
-    answer_from_words,
-    compound_quantity,
-    exact_value,
-    final_box_group,
-    inequality_as_interval,
-)
+from nft.reward._boxes import all_boxed, final_box_group  # noqa: E402
+from nft.reward._final import answer_from_words  # noqa: E402
+from nft.reward._normal import compound_quantity, inequality_as_interval  # noqa: E402
+from nft.reward._numbers import exact_value  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -254,7 +257,7 @@ def test_answers_wrapped_in_words(text, answer):
         "So the answer is correct",  # no final period: maybe cut off
         "We try 12 and then 13. Next we consider the other case",
         "So we get 12 and continue with the second part of the problem, which asks for more.",  # no copula value
-        "Thus $x = 5$.",  # the value is only inside math with no copula outside
+        "Thus $x + y$ is what we still have to bound.",  # a copula that states no value
     ],
 )
 def test_no_value_from_an_unfinished_or_valueless_closing(text):
@@ -327,7 +330,7 @@ def test_box_group_and_corrections():
 def test_all_boxed_reads_each_brace_once_and_skips_unclosed(monkeypatch):
     """Linear by construction, counted rather than timed: the brace tokens the matcher reads stay
     within the number of braces in the text (a scan from every box to the end would read ~n^2/2)."""
-    from nft.reward import _extract
+    from nft.reward import _boxes
 
     read = []
 
@@ -337,8 +340,8 @@ def test_all_boxed_reads_each_brace_once_and_skips_unclosed(monkeypatch):
                 read.append(tok.start())
                 yield tok
 
-    _BRACE_TOKEN_RE = _extract._BRACE_TOKEN_RE
-    monkeypatch.setattr(_extract, "_BRACE_TOKEN_RE", CountingPattern())
+    _BRACE_TOKEN_RE = _boxes._BRACE_TOKEN_RE
+    monkeypatch.setattr(_boxes, "_BRACE_TOKEN_RE", CountingPattern())
     text = "\\boxed{" * 2_000 + "\\boxed{7}"
     boxes = all_boxed(text)
     assert [b[0] for b in boxes] == ["7"]

@@ -2,8 +2,10 @@
 
 Data (shipped under tests/data/verifier/):
 
-* ``labelled.jsonl``: {solution, ground_truth, label, note}; labels are what a careful human grader
-  says (equivalent forms, hard negatives, truncated responses);
+* ``labelled.jsonl``: {solution, ground_truth, label, note[, voice]}; labels are what a careful human
+  grader says (equivalent forms, hard negatives, truncated responses). It is the development set: the
+  rules were written against it, so its score is not a measure of accuracy on new answers (that is
+  ``frozen_test.jsonl``, written blind to the code, see ``FROZEN_TEST.md``);
 * ``benchmark_golds.jsonl``: {benchmark, row, answer} for every row of AIME24/25, AMC23,
   MATH-500, Minerva Math and OlympiadBench (copied from the shared benchmark files).
 """
@@ -32,7 +34,7 @@ GOLDS = _load("benchmark_golds.jsonl")
 
 
 def test_labelled_set_shape():
-    assert len(LABELLED) >= 380
+    assert len(LABELLED) >= 980
     labels = Counter(bool(r["label"]) for r in LABELLED)
     assert labels[True] >= 100 and labels[False] >= 80
     notes = " ".join(r["note"] for r in LABELLED)
@@ -54,6 +56,29 @@ def test_labelled_set_covers_every_issue_11_class():
     for c in ISSUE_11_CLASSES:
         assert by_class[(c, True)] >= 10, (c, "positives", by_class[(c, True)])
         assert by_class[(c, False)] >= 10, (c, "negatives", by_class[(c, False)])
+
+
+#: the classes of issue 17 (answers the verifier was not written against), each with positives and negatives
+ISSUE_17_CLASSES = [
+    "equation variable", "inequality for interval", "values as assignments", "angle-bracket vector",
+    "base subscript", "multiple choice", "word answer", "number words", "money in prose",
+]
+#: voices of the rows added for issue 17: no shared boilerplate opening
+ISSUE_17_VOICES = ["terse", "prose", "dapo", "markdown", "self-correction", "think", "truncated", "boxes", "cot-long"]
+
+
+def test_labelled_set_covers_every_issue_17_class_and_voice():
+    by_class = Counter((r["note"], bool(r["label"])) for r in LABELLED)
+    for c in ISSUE_17_CLASSES:
+        assert by_class[(c, True)] >= 10, (c, "positives", by_class[(c, True)])
+        assert by_class[(c, False)] >= 10, (c, "negatives", by_class[(c, False)])
+    voices = Counter(r.get("voice") for r in LABELLED)
+    for v in ISSUE_17_VOICES:
+        assert voices[v] >= 5, (v, voices[v])
+    added = [r for r in LABELLED if "voice" in r]
+    assert len(added) >= 250
+    openings = Counter(r["solution"][:40] for r in added)
+    assert openings.most_common(1)[0][1] <= 3, openings.most_common(3)  # no template openings
 
 
 def test_labelled_set_matches_human_labels():

@@ -21,9 +21,10 @@ Every result dict has the same keys (verl stacks them into arrays across samples
 
 Decision procedure for one response:
 
-1. extract the final answer (:func:`nft.reward._extract.extract_answer`); none -> wrong;
-2. the exact fast path (:func:`nft.reward._extract.fast_compare`) decides plain-number answers
-   in the calling thread, without sympy and without a process round-trip;
+1. extract the final answer (:func:`nft.reward._final.final_answer`); none -> wrong;
+2. both answers are read in a normal form (:mod:`nft.reward._normal`: numbers, words, choices, bases,
+   intervals, tuples, assignments, lists) and compared exactly in the calling thread, without sympy
+   and without a process round-trip (:func:`nft.reward._normal.decide`);
 3. anything else goes to math-verify in a worker process with a hard deadline of ``timeout``
    seconds (default 5, env ``NFT_REWARD_TIMEOUT``, or ``reward_kwargs.timeout``); a worker that
    misses it is killed and the answer scores wrong with ``timeout=True``.
@@ -46,22 +47,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from nft.reward._extract import (
-    canonical_number,
-    clean,
-    compound_quantity,
-    extract_answer,
-    fast_compare,
-    final_box_group,
-    hedged_sentence,
-    inequality_as_interval,
-    last_boxed,
-    looks_like_interval,
-    number_value,
-    prose_sentence,
-    string_key,
-    strip_assignment,
-)
+from nft.reward._boxes import last_boxed
+from nft.reward._final import final_answer, hedged_sentence, prose_sentence
+from nft.reward._normal import as_number, choice_of, clean, compound_quantity, decide, string_key, word_of
+from nft.reward._numbers import canonical_number, number_value
 from nft.reward import authors
 from nft.reward._pool import get_pool, shutdown_pool
 
@@ -142,39 +131,6 @@ class _Pending:
         self.error = ""
 
 
-def _prediction(text: str) -> str:
-    """The cleaned final answer of ``text`` ("" if none). Several boxes that together form the final
-    answer (``\\boxed{(1, 4)}`` and ``\\boxed{(4, 1)}``; ``x = \\boxed{2}`` or ``x = \\boxed{-3}``) become one
-    list ``"(1, 4), (4, 1)"``: compared with a single-valued ground truth, such a hedge is wrong."""
-    ans, src = extract_answer(text)
-    pred = clean(ans) if ans is not None else ""
-    if src == "boxed" and text.count("\\boxed") + text.count("\\fbox") >= 2:
-        group = final_box_group(text)
-        if len(group) >= 2:
-            vals: list[str] = []
-            for b in group:
-                v = strip_assignment(clean(b))
-                if v and v not in vals:
-                    vals.append(v)
-            if len(vals) >= 2:
-                pred = ", ".join(vals)
-    return pred
-
-
-def _pair_forms(g: str, pred: str) -> tuple[str, str]:
-    """Inequalities compared with an interval are written as the interval (``-1 < x \\le 4`` ->
-    ``(-1, 4]``)."""
-    if looks_like_interval(g) and ("<" in pred or ">" in pred or "\\le" in pred or "\\ge" in pred):
-        iv = inequality_as_interval(pred)
-        if iv is not None:
-            return g, iv
-    elif looks_like_interval(pred) and ("<" in g or ">" in g or "\\le" in g or "\\ge" in g):
-        iv = inequality_as_interval(g)
-        if iv is not None:
-            return iv, pred
-    return g, pred
-
-
 def _invalid_gold(pred: str, ground_truth: Any, truncated: bool) -> dict:
     return _result(
         False, pred, has_answer=bool(pred), method="invalid_ground_truth", truncated=truncated,
@@ -187,7 +143,7 @@ def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> d
     golds = [_clean_gold(g) for g in _gold_list(ground_truth)]
     golds = [g for g in golds if g]
     text = _as_text(solution_str)
-    pred = _prediction(text)
+    pred = final_answer(text)
     if not golds:
         return _invalid_gold(pred, ground_truth, truncated)
     num = number_value(pred) if pred else None
@@ -196,28 +152,21 @@ def _prepare(solution_str: Any, ground_truth: Any, truncated: bool = False) -> d
         return _result(False, pred_out, has_answer=bool(pred), method="truncated", truncated=True)
     if not pred:
         return _result(False, "", has_answer=False, method="no_answer")
-    pred_compound = compound_quantity(pred)
-    if pred_compound is None and len(pred) <= MAX_ANSWER_CHARS and (hedged_sentence(pred) or prose_sentence(pred)):
+    if (len(pred) <= MAX_ANSWER_CHARS and compound_quantity(pred) is None and word_of(pred) is None
+            and choice_of(pred) is None and as_number(pred) == pred
+            and (hedged_sentence(pred) or prose_sentence(pred))):
         # "He needs 7 or more apples", "not 5 but 7": no value is stated; "The trip takes 2 hours and 15
         # minutes": no single value could be read out of the words. None is guessed (math-verify would
         # pick a number out of the text): only the same text is right
         key = string_key(pred)
-        same = any(string_key(g) == key for g in golds)
-        return _result(same, pred_out, has_answer=True, method="string")
+        return _result(any(string_key(g) == key for g in golds), pred_out, has_answer=True, method="string")
     undecided = []
-    for g0 in golds:
-        g, p = _pair_forms(g0, pred)
-        gold_compound = compound_quantity(g)
-        if pred_compound is not None or gold_compound is not None:
-            # "7 feet 2 inches" is not 7: a compound quantity equals only the same compound quantity
-            if pred_compound == gold_compound:
-                return _result(True, pred_out, has_answer=True, method="fast")
-            continue
-        verdict = fast_compare(g, p)
+    for g in golds:
+        verdict, pair = decide(g, pred)  # the normal forms of nft.reward._normal; None: math-verify
         if verdict is True:
             return _result(True, pred_out, has_answer=True, method="fast")
         if verdict is None:
-            undecided.append((g, p))
+            undecided.append(pair)
     if not undecided:
         return _result(False, pred_out, has_answer=True, method="fast")
     if len(pred) > MAX_ANSWER_CHARS and len(pred) > 20 * max(len(g) for g, _ in undecided):
@@ -288,7 +237,7 @@ def _prepare_graded(grader: str, data_source: Any, solution_str: Any, ground_tru
         return _prepare(solution_str, ground_truth, truncated)
     text = _as_text(solution_str)
     golds = _gold_list(ground_truth)
-    pred = _prediction(text)
+    pred = final_answer(text)
     if not golds:
         return _invalid_gold(pred, ground_truth, truncated)
     if truncated:

@@ -14,7 +14,8 @@ import threading
 import time
 from functools import lru_cache
 
-from nft.reward._extract import latex_for_math_verify, number_value, string_key
+from nft.reward._normal import string_key
+from nft.reward._numbers import latex_for_math_verify, number_value
 
 _mv = None
 _CFG = None
@@ -28,12 +29,25 @@ def _load():
         with _LOAD_LOCK:
             if _mv is None:
                 import math_verify
+                from latex2sympy2_extended import NormalizationConfig
                 from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
                 for name in ("math_verify", "math_verify.parser", "math_verify.grader", "math_verify.utils"):
                     logging.getLogger(name).setLevel(logging.CRITICAL)
                     logging.getLogger(name).disabled = True
-                _CFG = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+                # math-verify's own extraction and normalisation of the (already extracted) answer: the
+                # box we wrap it in first; units, malformed operators (\frac12, \sqrt2) and small nits
+                # normalised by math-verify; an answer that is not LaTeX read by its expression config
+                _CFG = [
+                    LatexExtractionConfig(
+                        boxed_match_priority=0,
+                        normalization_config=NormalizationConfig(
+                            basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all",
+                            equations=False,
+                        ),
+                    ),
+                    ExprExtractionConfig(),
+                ]
                 _mv = math_verify
     return _mv
 
@@ -88,7 +102,7 @@ def _rounded_gold_verdict(gold: str, p: list) -> bool | None:
     """A ground truth written as a plain decimal (``7.85``: the problem may have rounded) and an
     answer that is a closed-form number (``\\frac{5\\pi}{2}``): right iff the answer lies strictly
     within half a unit of the ground truth's last digit — the fast path's rule for decimals
-    (:func:`nft.reward._extract._compare_values`), applied here to values only sympy can evaluate.
+    (:func:`nft.reward._numbers._compare_values`), applied here to values only sympy can evaluate.
     None when the rule does not apply."""
     import sympy
 
